@@ -1,0 +1,60 @@
+# PredictionDex — the two commands: `make run` and `make test`.
+# Each is self-sufficient on a fresh machine with python3 and make.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8501
+MLFLOW_PORT ?= 5000
+
+.PHONY: run test lint format install install-dev system-deps ensure-model mlflow-ui bench screenshots clean
+
+# Re-install only when a requirements file changed (the stamp records it).
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian's chromium (browser test) and PostgreSQL (team-mode test), when missing and we may install.
+system-deps:
+	@bash .ci/system-deps.sh
+
+ensure-model: install
+	$(PY) -m core.train ensure
+
+## make run: venv + pinned requirements, a Production model on first start, then the dashboard.
+run: ensure-model
+	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
+
+## make test: install, lint, then every test (slow, server, browser and reliability included).
+test: install-dev system-deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## make mlflow-ui: the MLflow UI on the same embedded store (http://localhost:5000).
+mlflow-ui: install
+	$(PY) -m core.config mlflow-ui --port $(MLFLOW_PORT)
+
+bench: install-dev
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

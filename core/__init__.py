@@ -1,0 +1,1 @@
+"""PredictionDex core: data, simulator, training, registry and serving (no Streamlit here)."""

@@ -1,0 +1,208 @@
+"""Settings read from the environment, paths anchored on the project root.
+
+Nothing happens at import: no directories are created, no tracking URI is set, no logging is
+configured. Call `configure_mlflow()` and `setup_logging()` explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_DB_PATH = PROJECT_ROOT / "mlflow.db"
+DEFAULT_ARTIFACTS_DIR = PROJECT_ROOT / "mlartifacts"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+STAGES = ("Production", "Staging")
+Stage = Literal["Production", "Staging"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which variable and what to set."""
+
+
+def default_tracking_uri() -> str:
+    """The embedded store: a SQLite file at the project root."""
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def _read_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean: set it to true or false.")
+
+
+def _read_float(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a number: set it between {low} and {high}."
+        ) from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is out of range: set it between {low} and {high}.")
+    return value
+
+
+def _read_stage(env: dict[str, str]) -> Stage:
+    raw = (env.get("MLFLOW_MODEL_STAGE") or "Production").strip()
+    for stage in STAGES:
+        if raw.lower() == stage.lower():
+            return stage  # type: ignore[return-value]
+    raise ConfigError(
+        f"MLFLOW_MODEL_STAGE={raw!r} is not a stage we serve: set it to Production or Staging."
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration of one process (DESIGN §7), plus serving and UI knobs."""
+
+    tracking_uri: str = field(default_factory=default_tracking_uri)
+    experiment_name: str = "battle_winner_production"
+    use_registry: bool = True
+    model_name: str = "battle_winner_predictor"
+    model_stage: Stage = "Production"
+    promotion_threshold: float = 0.85
+    # Serving: how long a resolved alias is trusted before it is checked again.
+    registry_ttl_seconds: float = 30.0
+    # Serving: the budget of one registry request from the UI/serving path.
+    registry_timeout_seconds: float = 1.0
+    models_dir: Path = MODELS_DIR
+    artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
+    mlflow_ui_url: str = "http://localhost:5000"
+    approvers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read the settings from environment variables (or a given mapping)."""
+        env = dict(os.environ if env is None else env)
+        tracking_uri = (env.get("MLFLOW_TRACKING_URI") or "").strip() or default_tracking_uri()
+        approvers = tuple(
+            sorted(
+                {e.strip().lower() for e in env.get("PREDICTIONDEX_APPROVERS", "").split(",")}
+                - {""}
+            )
+        )
+        return cls(
+            tracking_uri=tracking_uri,
+            experiment_name=(env.get("MLFLOW_EXPERIMENT_NAME") or "").strip()
+            or "battle_winner_production",
+            use_registry=_read_bool(env, "USE_MLFLOW_REGISTRY", True),
+            model_name=(env.get("MLFLOW_MODEL_NAME") or "").strip() or "battle_winner_predictor",
+            model_stage=_read_stage(env),
+            promotion_threshold=_read_float(env, "PROMOTION_THRESHOLD", 0.85, 0.0, 1.0),
+            registry_ttl_seconds=_read_float(env, "PREDICTIONDEX_REGISTRY_TTL", 30.0, 0.0, 86400.0),
+            registry_timeout_seconds=_read_float(
+                env, "PREDICTIONDEX_REGISTRY_TIMEOUT", 1.0, 0.05, 60.0
+            ),
+            models_dir=Path(env.get("PREDICTIONDEX_MODELS_DIR") or MODELS_DIR),
+            artifacts_dir=Path(env.get("PREDICTIONDEX_ARTIFACTS_DIR") or DEFAULT_ARTIFACTS_DIR),
+            mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "").strip() or ui_url_for(tracking_uri),
+            approvers=approvers,
+        )
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when the tracking store is a local SQLite file (no server)."""
+        return self.tracking_uri.startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of an embedded store, else None."""
+        if not self.is_embedded:
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///"))
+
+    @property
+    def alias(self) -> str:
+        """The registry alias that stands for the configured stage."""
+        return self.model_stage.lower()
+
+
+def ui_url_for(tracking_uri: str) -> str:
+    """Where a person can open the MLflow UI for this store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return "http://localhost:5000"
+
+
+def mask_uri(uri: str) -> str:
+    """The tracking URI with any password replaced by ***, for display."""
+    if "://" not in uri or "@" not in uri:
+        return uri
+    scheme, rest = uri.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Configure a one-line log format for CLIs."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mlflow", "alembic", "urllib3", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_mlflow_ui(port: int, settings: Settings | None = None) -> int:
+    """Serve the MLflow UI on the configured store (the seed guide's http://localhost:5000)."""
+    settings = settings or Settings.from_env()
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--artifacts-destination",
+        str(settings.artifacts_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    print(f"MLflow UI on http://localhost:{port} (store: {mask_uri(settings.tracking_uri)})")
+    return subprocess.call(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: `python -m core.config show|mlflow-ui`."""
+    parser = argparse.ArgumentParser(prog="python -m core.config")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("show", help="print the effective settings")
+    ui = sub.add_parser("mlflow-ui", help="start the MLflow UI on the configured store")
+    ui.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "show":
+        for name, value in settings.__dict__.items():
+            shown = mask_uri(value) if name == "tracking_uri" else value
+            print(f"{name}: {shown}")
+        return 0
+    return run_mlflow_ui(args.port, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

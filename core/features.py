@@ -1,0 +1,185 @@
+"""FEATURE_COLUMNS and build_features(): the one feature function for training AND serving.
+
+Features come from the battle configuration only (no Pokémon ids as numbers): levels, stats,
+types, the move each side would use (power, type effectiveness, STAB, category, accuracy,
+priority), expected damage per turn each way, hits and turns to KO, and who moves first.
+Tree models need no scaling, so there is no scaler.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.battle import (
+    CRIT_CHANCE,
+    CRIT_MULTIPLIER,
+    MAX_TURNS,
+    ROLL_MAX,
+    ROLL_MIN,
+    STAB_MULTIPLIER,
+    BattleArrays,
+    BattleTables,
+    SideMoves,
+    arrays_from_frame,
+    build_tables,
+)
+from core.pokedex import STAT_NAMES, TYPES, Pokedex, load_pokedex
+
+_SIDE_FEATURES: tuple[str, ...] = (
+    "level",
+    *(f"stat_{name}" for name in STAT_NAMES),
+    *(f"type_{name.lower()}" for name in TYPES),
+    "move_power",
+    "move_effectiveness",
+    "move_stab",
+    "move_physical",
+    "move_accuracy",
+    "move_priority",
+    "moves_known",
+    "random_policy",
+    "best_effectiveness",
+    "expected_damage_share",
+    "hits_to_ko_low_roll",
+    "hits_to_ko_high_roll",
+    "turns_to_ko",
+)
+_PAIR_FEATURES: tuple[str, ...] = (
+    "a_moves_first",
+    "speed_ratio",
+    "turns_to_ko_difference",
+    "hits_to_ko_difference",
+    "expected_damage_share_difference",
+)
+FEATURE_COLUMNS: list[str] = [
+    *(f"a_{name}" for name in _SIDE_FEATURES),
+    *(f"b_{name}" for name in _SIDE_FEATURES),
+    *_PAIR_FEATURES,
+]
+_MEAN_ROLL = (ROLL_MIN + ROLL_MAX) / 200.0
+_MEAN_CRIT = 1.0 + CRIT_CHANCE * (CRIT_MULTIPLIER - 1.0)
+
+
+def _side_features(
+    dex: Pokedex,
+    side: SideMoves,
+    moves: np.ndarray,
+    random_policy: np.ndarray,
+    best: np.ndarray,
+    attacker: np.ndarray,
+    level: np.ndarray,
+    stats: np.ndarray,
+    defender_hp: np.ndarray,
+) -> dict[str, np.ndarray]:
+    rows = np.arange(len(best))
+    move = moves[rows, best]
+    stab = side.stab[rows, best]
+    effectiveness = side.effectiveness[rows, best]
+    accuracy = side.accuracy[rows, best]
+    base = side.base_damage[rows, best]
+    stab_factor = np.where(stab, STAB_MULTIPLIER, 1.0)
+    per_hit = base * stab_factor * effectiveness  # before crit and roll
+    low_roll = np.maximum(np.floor(per_hit * ROLL_MIN / 100), np.where(effectiveness > 0, 1, 0))
+    high_roll = np.maximum(np.floor(per_hit * ROLL_MAX / 100), np.where(effectiveness > 0, 1, 0))
+    valid = moves >= 0
+    slot_damage = (
+        (side.base_damage * np.where(side.stab, STAB_MULTIPLIER, 1.0) * side.effectiveness)
+        * (_MEAN_ROLL * _MEAN_CRIT)
+        * side.accuracy
+    )
+    best_expected = slot_damage[rows, best]
+    mean_expected = np.where(valid, slot_damage, 0.0).sum(axis=1) / np.maximum(side.count, 1)
+    expected = np.where(random_policy, mean_expected, best_expected)
+    with np.errstate(divide="ignore"):
+        hits_low = np.where(low_roll > 0, np.ceil(defender_hp / np.maximum(low_roll, 1)), MAX_TURNS)
+        hits_high = np.where(
+            high_roll > 0, np.ceil(defender_hp / np.maximum(high_roll, 1)), MAX_TURNS
+        )
+        turns = np.where(expected > 0, defender_hp / np.maximum(expected, 1e-9), MAX_TURNS)
+    types = dex.type_indices[attacker]
+    one_hot = np.zeros((len(best), len(TYPES)), dtype=np.float32)
+    one_hot[rows, types[:, 0]] = 1.0
+    one_hot[rows, types[:, 1]] = 1.0
+    features: dict[str, np.ndarray] = {"level": level}
+    for i, name in enumerate(STAT_NAMES):
+        features[f"stat_{name}"] = stats[:, i]
+    for i, name in enumerate(TYPES):
+        features[f"type_{name.lower()}"] = one_hot[:, i]
+    features.update(
+        move_power=dex.move_power[move],
+        move_effectiveness=effectiveness,
+        move_stab=stab,
+        move_physical=dex.move_physical[move],
+        move_accuracy=accuracy,
+        move_priority=side.priority[rows, best],
+        moves_known=side.count,
+        random_policy=random_policy,
+        best_effectiveness=side.effectiveness.max(axis=1),
+        expected_damage_share=expected / defender_hp,
+        hits_to_ko_low_roll=np.minimum(hits_low, MAX_TURNS),
+        hits_to_ko_high_roll=np.minimum(hits_high, MAX_TURNS),
+        turns_to_ko=np.minimum(turns, MAX_TURNS),
+    )
+    return features
+
+
+def _features_from_tables(dex: Pokedex, batch: BattleArrays, tables: BattleTables) -> pd.DataFrame:
+    hp_a, hp_b = tables.hp_a, tables.hp_b
+    side_a = _side_features(
+        dex,
+        tables.side_a,
+        batch.moves_a,
+        tables.random_a,
+        tables.best_a,
+        batch.a,
+        batch.level_a,
+        tables.stats_a,
+        hp_b,
+    )
+    side_b = _side_features(
+        dex,
+        tables.side_b,
+        batch.moves_b,
+        tables.random_b,
+        tables.best_b,
+        batch.b,
+        batch.level_b,
+        tables.stats_b,
+        hp_a,
+    )
+    priority_a, priority_b = side_a["move_priority"], side_b["move_priority"]
+    speed_a, speed_b = tables.speed_a, tables.speed_b
+    # With the random policy the move (so the priority) changes, so speed is the usual order.
+    priority_a = np.where(tables.random_a, 0, priority_a)
+    priority_b = np.where(tables.random_b, 0, priority_b)
+    faster = np.where(speed_a > speed_b, 1.0, np.where(speed_a < speed_b, 0.0, 0.5))
+    a_first = np.where(priority_a > priority_b, 1.0, np.where(priority_a < priority_b, 0.0, faster))
+    columns: dict[str, np.ndarray] = {}
+    columns.update({f"a_{k}": v for k, v in side_a.items()})
+    columns.update({f"b_{k}": v for k, v in side_b.items()})
+    columns["a_moves_first"] = a_first
+    columns["speed_ratio"] = speed_a / np.maximum(speed_b, 1)
+    columns["turns_to_ko_difference"] = side_b["turns_to_ko"] - side_a["turns_to_ko"]
+    columns["hits_to_ko_difference"] = side_b["hits_to_ko_low_roll"] - side_a["hits_to_ko_low_roll"]
+    columns["expected_damage_share_difference"] = (
+        side_a["expected_damage_share"] - side_b["expected_damage_share"]
+    )
+    matrix = np.empty((len(batch), len(FEATURE_COLUMNS)), dtype=np.float32)
+    for i, name in enumerate(FEATURE_COLUMNS):
+        matrix[:, i] = columns[name]
+    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
+
+
+def build_features(
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+) -> pd.DataFrame:
+    """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
+    dex = dex or load_pokedex()
+    batch = configs if isinstance(configs, BattleArrays) else arrays_from_frame(configs, dex)
+    if len(batch) <= chunk:
+        return _features_from_tables(dex, batch, build_tables(dex, batch))
+    parts = []
+    for start in range(0, len(batch), chunk):
+        part = batch.take(slice(start, start + chunk))
+        parts.append(_features_from_tables(dex, part, build_tables(dex, part)))
+    return pd.concat(parts, ignore_index=True)
