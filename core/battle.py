@@ -177,6 +177,35 @@ def build_tables(dex: Pokedex, batch: BattleArrays) -> BattleTables:
     )
 
 
+def hit_damage(
+    attacker: str,
+    defender: str,
+    move: str,
+    level_attacker: int = 50,
+    level_defender: int = 50,
+    roll: int = 100,
+    crit: bool = False,
+    dex: Pokedex | None = None,
+) -> int:
+    """Damage of one hit that lands, with the random roll (85..100) and the critical fixed."""
+    dex = dex or load_pokedex()
+    if not ROLL_MIN <= roll <= ROLL_MAX:
+        raise PokedexError(f"roll={roll} is out of range: use {ROLL_MIN}..{ROLL_MAX}.")
+    att, dfn = dex.resolve_pokemon(attacker), dex.resolve_pokemon(defender)
+    one = arrays_from_frame(
+        Matchup(
+            att.id, dfn.id, level_attacker, level_defender, [dex.resolve_move(move).id], []
+        ).to_frame(),
+        dex,
+    )
+    tables = build_tables(dex, one)
+    side = tables.side_a
+    damage = roll_damage(
+        side.base_damage[:, 0], side.stab[:, 0], side.effectiveness[:, 0], np.array([crit]), roll
+    )
+    return int(damage[0])
+
+
 def _choose(
     best: np.ndarray,
     random_policy: np.ndarray,

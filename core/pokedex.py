@@ -103,9 +103,16 @@ def stat_at_level(base: int, level: int, is_hp: bool) -> int:
     return core + level + 10 if is_hp else core + 5
 
 
+_GENDER_SIGNS = str.maketrans({"♀": "f", "♂": "m"})
+
+
 def normalize_name(name: str) -> str:
     """Lower-case ASCII letters and digits only: 'Mr. Mime' -> 'mrmime', 'Flabébé' -> 'flabebe'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    ascii_name = (
+        unicodedata.normalize("NFKD", name.translate(_GENDER_SIGNS))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+    )
     return re.sub(r"[^a-z0-9]", "", ascii_name.lower())
 
 

@@ -1,0 +1,149 @@
+"""The roster, stats, names and moves come from poke-env's data and resolve forgivingly."""
+
+import pytest
+
+from core.pokedex import (
+    STRUGGLE_ID,
+    TYPES,
+    PokedexError,
+    load_pokedex,
+    normalize_name,
+    stat_at_level,
+)
+
+
+@pytest.fixture(scope="module")
+def dex():
+    return load_pokedex("letsgo")
+
+
+def test_letsgo_roster_size_and_contents(dex):
+    assert 180 <= len(dex.pokemon) <= 200
+    ids = set(dex.pokemon)
+    for expected in ("bulbasaur", "mew", "meltan", "melmetal", "raichualola", "charizardmegax",
+                     "mewtwomegay", "pikachustarter", "eeveestarter", "marowakalola"):  # fmt: skip
+        assert expected in ids
+    # Not in Let's Go: later generations, cap Pikachu, Totem forms, Legends Z-A Megas.
+    for absent in (
+        "chikorita",
+        "pikachualola",
+        "raticatealolatotem",
+        "raichumegax",
+        "clefablemega",
+    ):
+        assert absent not in ids
+
+
+def test_every_entry_has_stats_types_and_moves(dex):
+    for pokemon in dex.pokemon.values():
+        assert set(pokemon.base_stats) == {"hp", "atk", "def", "spa", "spd", "spe"}
+        assert all(1 <= v <= 255 for v in pokemon.base_stats.values())
+        assert 1 <= len(pokemon.types) <= 2 and all(t in TYPES for t in pokemon.types)
+        assert pokemon.moves, pokemon.id
+        for move_id in pokemon.moves:
+            move = dex.moves[move_id]
+            assert move.power > 0 and 0 < move.accuracy <= 1
+            assert move.category in ("Physical", "Special")
+    assert dex.get("ditto").moves == (STRUGGLE_ID,)
+    assert dex.moves[STRUGGLE_ID].power == 50 and dex.moves[STRUGGLE_ID].type == "???"
+
+
+def test_kanto_roster_is_the_151(dex):
+    kanto = load_pokedex("kanto")
+    assert len(kanto.pokemon) == 151
+    assert {p.number for p in kanto.pokemon.values()} == set(range(1, 152))
+
+
+@pytest.mark.parametrize(
+    ("name", "base", "level", "is_hp", "expected"),
+    [
+        ("pikachu hp", 35, 50, True, 110),
+        ("pikachu speed", 90, 50, False, 110),
+        ("mewtwo spa", 154, 50, False, 174),
+        ("chansey hp", 250, 100, True, 641),
+        ("magikarp atk", 10, 1, False, 5),
+    ],
+)
+def test_stat_formula(name, base, level, is_hp, expected):
+    assert stat_at_level(base, level, is_hp) == expected
+
+
+def test_pikachu_level_50_stats(dex):
+    stats = dex.resolve_pokemon("Pikachu").stats_at(50)
+    assert stats["hp"] == 110 and stats["spe"] == 110
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("Mr. Mime", "mrmime"),
+        ("mr-mime", "mrmime"),
+        ("mrmime", "mrmime"),
+        ("MR MIME", "mrmime"),
+        ("Raichu-Alola", "raichualola"),
+        ("Alolan Raichu", "raichualola"),
+        ("Mega Charizard X", "charizardmegax"),
+        ("charizard-mega-x", "charizardmegax"),
+        ("Farfetch’d", "farfetchd"),
+        ("Nidoran♀", "nidoranf"),
+        ("  pikachu  ", "pikachu"),
+        ("Partner Pikachu", "pikachustarter"),
+    ],
+)
+def test_forgiving_names(dex, typed, expected):
+    assert dex.resolve_pokemon(typed).id == expected
+
+
+def test_accents_are_folded():
+    assert normalize_name("Flabébé") == "flabebe"
+
+
+def test_unknown_name_lists_closest_matches(dex):
+    with pytest.raises(PokedexError, match="Closest matches: .*Pikachu"):
+        dex.resolve_pokemon("Pikachoo")
+    with pytest.raises(PokedexError, match="Unknown Pokémon"):
+        dex.resolve_pokemon("zzzzzz")
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "../../etc/passwd", "a" * 10_000, "\x00\x1b[31m", 42])
+def test_hostile_names_get_a_clear_error(dex, bad):
+    with pytest.raises(PokedexError) as info:
+        dex.resolve_pokemon(bad)
+    message = str(info.value)
+    assert len(message) < 300 and "\x1b" not in message and "\x00" not in message
+
+
+def test_cyrillic_lookalike_is_not_pikachu(dex):
+    with pytest.raises(PokedexError):
+        dex.resolve_pokemon("Рikachu")  # a Cyrillic capital Er, not a Latin P
+
+
+def test_moves_resolve_and_learnsets_are_checked(dex):
+    pikachu = dex.resolve_pokemon("pikachu")
+    assert dex.resolve_move("Thunder-Bolt").id == "thunderbolt"
+    assert dex.resolve_moveset(pikachu, "thunderbolt, quick attack") == [
+        "thunderbolt",
+        "quickattack",
+    ]
+    assert dex.resolve_moveset(pikachu, None) is None
+    with pytest.raises(PokedexError, match="cannot learn Surf.*It can learn: .*Thunderbolt"):
+        dex.resolve_moveset(pikachu, ["surf"])
+    with pytest.raises(PokedexError, match="at most 4 moves"):
+        dex.resolve_moveset(pikachu, ["thunderbolt"] * 5)
+    with pytest.raises(PokedexError, match="Unknown damaging move"):
+        dex.resolve_move("Thunderbolt2000")
+
+
+@pytest.mark.parametrize(
+    ("move_type", "defender", "expected"),
+    [
+        ("Electric", "gyarados", 4.0),
+        ("Grass", "charizard", 0.25),
+        ("Normal", "gastly", 0.0),
+        ("Ground", "pikachu", 2.0),
+        ("Fire", "bulbasaur", 2.0),
+        ("???", "gastly", 1.0),
+    ],
+)
+def test_type_chart(dex, move_type, defender, expected):
+    assert dex.type_multiplier(move_type, dex.get(defender)) == expected

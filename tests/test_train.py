@@ -1,0 +1,267 @@
+"""Training end to end on a real SQLite store: metrics, artifacts, registration, the gate."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from core import artifacts
+from core.config import Settings
+from core.dataset import generate_dataset
+from core.features import FEATURE_COLUMNS, build_features
+from core.registry import MLflowTracker, RegistryError, load_model_from_registry
+from core.train import (
+    HYPERPARAMETERS,
+    TrainConfig,
+    TrainingError,
+    ensure_model,
+    grid_combinations,
+    train_model,
+    validate_params,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(n_battles=4000, seed=3, oracle_sample=200, oracle_replays=100)
+EXPECTED_METRICS = {
+    "train_accuracy", "test_accuracy", "test_precision", "test_recall", "test_f1",
+    "test_roc_auc", "overfitting", "oracle_accuracy", "test_log_loss", "test_brier",
+}  # fmt: skip
+
+
+def run_count(settings: Settings) -> int:
+    client = mlflow.MlflowClient(settings.tracking_uri)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    return 0 if experiment is None else len(client.search_runs([experiment.experiment_id]))
+
+
+@pytest.mark.slow
+def test_train_register_promote_and_artifacts(settings_factory):
+    settings = settings_factory()
+    result = train_model(TrainConfig(version_label="v1", **SMALL), settings)
+    assert result.version == 1 and result.promoted
+    assert result.promotion_message == "Model promoted to Production"
+    assert "✅ Registered as version 1 in Model Registry" in result.messages
+    assert EXPECTED_METRICS <= set(result.metrics)
+    assert result.metrics["overfitting"] == pytest.approx(
+        result.metrics["train_accuracy"] - result.metrics["test_accuracy"]
+    )
+    # What MLflow holds: params (hyperparameters and dataset), metrics, tags, artifacts.
+    run = mlflow.MlflowClient(settings.tracking_uri).get_run(result.run_id)
+    for name in ("n_estimators", "max_depth", "learning_rate", "data_n_battles", "data_seed",
+                 "data_roster", "data_scenario", "data_level_min", "data_level_max"):  # fmt: skip
+        assert name in run.data.params, name
+    assert EXPECTED_METRICS <= set(run.data.metrics)
+    assert run.data.tags["model_type"] == "xgboost" and run.data.tags["version_label"] == "v1"
+    assert len(run.data.tags["data_hash"]) == 16
+    # The registered version loads back and predicts exactly like the run's metrics say.
+    bundle, info = load_model_from_registry(settings.model_name, settings=settings)
+    assert info.version == 1 and bundle.feature_columns == FEATURE_COLUMNS
+    data = generate_dataset(4000, seed=3)
+    features = build_features(data.arrays, data.dex)
+    probability = bundle.predict_proba(features)
+    assert probability.shape == (4000,)
+    # The local fallback is the same model: identical predictions, and no pickle anywhere.
+    local = artifacts.load_model_dir(settings.models_dir)
+    assert np.array_equal(local.predict_proba(features), probability)
+    manifest = json.loads((settings.models_dir / "manifest.json").read_text())
+    assert manifest["model_version"] == "1" and manifest["model_name"] == settings.model_name
+    stored = list(Path(settings.artifacts_dir).rglob("*")) + list(settings.models_dir.rglob("*"))
+    assert stored and not [p for p in stored if p.suffix in (".pkl", ".pickle", ".joblib")]
+    metadata = json.loads((settings.models_dir / "metadata.json").read_text())
+    assert metadata["feature_columns"] == FEATURE_COLUMNS and metadata["roster"] == "letsgo"
+    assert metadata["metrics"]["test_accuracy"] == result.metrics["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_gate_registers_without_promoting(settings_factory):
+    settings = settings_factory()
+    first = train_model(TrainConfig(**SMALL), settings)
+    second = train_model(
+        TrainConfig(
+            model_type="random_forest", threshold=0.999, params={"n_estimators": 20}, **SMALL
+        ),
+        settings,
+    )
+    assert first.promoted and second.version == 2 and not second.promoted
+    assert second.promotion_message == "Model registered but not promoted (accuracy < 1.00)"
+    assert any(m.startswith("⚠️ Model registered but not promoted") for m in second.messages)
+    tracker = MLflowTracker(settings=settings)
+    assert tracker.current_version(settings.model_name) == 1
+    table = tracker.compare_models(settings.model_name)
+    assert list(table["version"]) == [2, 1]
+    assert list(table["stage"]) == ["None", "Production"] or table.iloc[1]["stage"] == "Production"
+    assert table.iloc[0]["model_type"] == "random_forest"
+    # The fallback still holds version 1: a model that was not promoted is not exported.
+    assert json.loads((settings.models_dir / "manifest.json").read_text())["model_version"] == "1"
+
+
+@pytest.mark.slow
+def test_random_forest_artifacts_round_trip(settings_factory):
+    settings = settings_factory()
+    result = train_model(
+        TrainConfig(
+            model_type="random_forest", params={"n_estimators": 15}, threshold=0.0, **SMALL
+        ),
+        settings,
+    )
+    bundle, _ = load_model_from_registry(settings.model_name, settings=settings)
+    assert bundle.model_type == "random_forest" and result.promoted
+    data = generate_dataset(500, seed=8)
+    features = build_features(data.arrays, data.dex)
+    local = artifacts.load_model_dir(settings.models_dir)
+    assert np.allclose(local.predict_proba(features), bundle.predict_proba(features))
+
+
+@pytest.mark.parametrize(
+    ("model_type", "params", "message"),
+    [
+        ("xgboost", {"n_estimators": 0}, "out of range"),
+        ("xgboost", {"n_estimators": -3}, "out of range"),
+        ("xgboost", {"n_estimators": 10**7}, "out of range"),
+        ("xgboost", {"max_depth": 0}, "out of range"),
+        ("xgboost", {"max_depth": 10**4}, "out of range"),
+        ("xgboost", {"learning_rate": 0}, "out of range"),
+        ("xgboost", {"learning_rate": 1.5}, "out of range"),
+        ("xgboost", {"learning_rate": "nan"}, "finite"),
+        ("xgboost", {"n_estimators": "ten"}, "not a valid int"),
+        ("xgboost", {"n_estimators": 2.5}, "not a valid int"),
+        ("xgboost", {"colour": 3}, "Unknown hyperparameter"),
+        ("random_forest", {"learning_rate": 0.1}, "Unknown hyperparameter"),
+        ("random_forest", {"max_features": 0}, "out of range"),
+        ("lightgbm", {}, "Unknown model"),
+    ],
+)
+def test_invalid_hyperparameters_rejected_before_any_run(
+    settings_factory, model_type, params, message
+):
+    settings = settings_factory()
+    with pytest.raises(TrainingError, match=message):
+        train_model(TrainConfig(model_type=model_type, params=params, **SMALL), settings)
+    assert run_count(settings) == 0
+
+
+def test_defaults_are_valid_and_grids_are_in_range():
+    for model_type, specs in HYPERPARAMETERS.items():
+        assert validate_params(model_type, {}) == {n: s.default for n, s in specs.items()}
+        for grid_type in ("fast", "full"):
+            combos = grid_combinations(model_type, grid_type)
+            assert len(combos) >= 4
+            for combo in combos:
+                validate_params(model_type, combo)
+
+
+@pytest.mark.slow
+def test_grid_search_picks_from_the_grid(settings_factory):
+    settings = settings_factory()
+    result = train_model(
+        TrainConfig(use_gridsearch=True, use_mlflow=False, params={"n_estimators": 20}, **SMALL),
+        settings,
+    )
+    chosen = {k: result.params[k] for k in ("max_depth", "learning_rate")}
+    assert chosen in grid_combinations("xgboost", "fast")
+    assert result.version is None and (settings.models_dir / "model.ubj").is_file()
+
+
+def test_unreachable_tracking_server_fails_clearly(settings_factory, free_port):
+    settings = settings_factory(tracking_uri=f"http://127.0.0.1:{free_port}")
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "--n-battles", "2000", "--oracle-sample", "0"],
+        cwd=ROOT,
+        env={
+            **env,
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+            "PREDICTIONDEX_MODELS_DIR": str(settings.models_dir),
+        },  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert "127.0.0.1" in done.stderr
+    assert not settings.models_dir.exists()
+
+
+@pytest.mark.slow
+def test_cli_seed_messages_and_no_mlflow(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIONDEX_"))},
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "PREDICTIONDEX_ARTIFACTS_DIR": str(tmp_path / "mlartifacts"),
+        "PREDICTIONDEX_MODELS_DIR": str(tmp_path / "models"),
+    }
+    common = ["--n-battles", "3000", "--oracle-sample", "100", "--oracle-replays", "50"]
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "core.train", *args, *common],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    done = cli("--no-mlflow", "--version", "local")
+    assert done.returncode == 0, done.stderr
+    assert "exported locally" in done.stdout and not (tmp_path / "mlflow.db").exists()
+    done = cli("--version", "v2", "--param", "n_estimators=30")
+    assert done.returncode == 0, done.stderr
+    assert "✅ Registered as version 1 in Model Registry" in done.stdout
+    assert "✅ Model promoted to Production" in done.stdout
+    done = cli("--threshold", "0.999")
+    assert "⚠️ Model registered but not promoted (accuracy < 1.00)" in done.stdout
+    done = cli("--model", "compare", "--param", "n_estimators=30")
+    assert done.returncode == 2 or "is better: registering it" in done.stdout
+    done = cli("--param", "max_depth=0")
+    assert done.returncode == 2 and "max_depth=0 is out of range" in done.stderr
+
+
+@pytest.mark.slow
+def test_compare_mode_registers_only_the_better_model(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIONDEX_"))},
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "PREDICTIONDEX_ARTIFACTS_DIR": str(tmp_path / "mlartifacts"),
+        "PREDICTIONDEX_MODELS_DIR": str(tmp_path / "models"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "--model", "compare", "--n-battles", "3000",
+         "--oracle-sample", "100", "--oracle-replays", "50"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "is better: registering it" in done.stdout
+    assert "✅ Registered as version 1 in Model Registry" in done.stdout
+    settings = Settings.from_env(env)
+    table = MLflowTracker(settings=settings).compare_models(settings.model_name)
+    assert len(table) == 1
+
+
+@pytest.mark.slow
+def test_ensure_model_trains_once(settings_factory):
+    settings = settings_factory()
+    said: list[str] = []
+    assert ensure_model(settings, said.append) == "trained"
+    assert any("training a starter model" in line for line in said)
+    assert MLflowTracker(settings=settings).current_version(settings.model_name) == 1
+    assert ensure_model(settings, said.append) == "ready"
+    # Fallback removed: exported again from the registry, not retrained.
+    import shutil
+
+    shutil.rmtree(settings.models_dir)
+    assert ensure_model(settings, said.append) == "exported"
+    assert (settings.models_dir / "manifest.json").is_file()
+    assert len(MLflowTracker(settings=settings).compare_models(settings.model_name)) == 1
+
+
+def test_ensure_model_raises_without_registry_or_fallback(settings_factory, free_port):
+    settings = settings_factory(tracking_uri=f"http://127.0.0.1:{free_port}")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        with pytest.raises(RegistryError):
+            ensure_model(settings, lambda line: None)
+    finally:
+        del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
