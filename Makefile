@@ -11,8 +11,10 @@ MLFLOW_PORT ?= 5000
 .PHONY: run test lint format install install-dev system-deps ensure-model mlflow-ui bench screenshots clean
 
 # Re-install only when a requirements file changed (the stamp records it).
+# A venv without a working pip (e.g. left by a failed `python3 -m venv`) is made again.
 $(VENV)/.installed: requirements.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || { \
+		rm -rf $(VENV) && PYTHON=$(PYTHON) bash .ci/system-deps.sh python && $(PYTHON) -m venv $(VENV); }
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
 	@touch $@
@@ -24,9 +26,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Debian's chromium (browser test) and PostgreSQL (team-mode test), when missing and we may install.
+# Debian's python3-venv, chromium (browser test) and PostgreSQL (team-mode test), when missing.
 system-deps:
-	@bash .ci/system-deps.sh
+	@PYTHON=$(PYTHON) bash .ci/system-deps.sh all
 
 ensure-model: install
 	$(PY) -m core.train ensure
@@ -36,7 +38,7 @@ run: ensure-model
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
 
 ## make test: install, lint, then every test (slow, server, browser and reliability included).
-test: install-dev system-deps
+test: system-deps install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

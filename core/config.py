@@ -63,7 +63,7 @@ def _read_float(env: dict[str, str], name: str, default: float, low: float, high
 
 
 def _read_stage(env: dict[str, str]) -> Stage:
-    raw = (env.get("MLFLOW_MODEL_STAGE") or "Production").strip()
+    raw = (env.get("MLFLOW_MODEL_STAGE") or "").strip() or "Production"
     for stage in STAGES:
         if raw.lower() == stage.lower():
             return stage  # type: ignore[return-value]
