@@ -134,7 +134,8 @@ class VersionInfo:
 
 def validate_model_name(model_name: str) -> str:
     """Return the model name, or raise RegistryError if it is not a plain registry name."""
-    if not isinstance(model_name, str) or not MODEL_NAME_PATTERN.match(model_name):
+    # fullmatch: with match(), `$` also accepts a trailing newline ("name\n").
+    if not isinstance(model_name, str) or not MODEL_NAME_PATTERN.fullmatch(model_name):
         raise RegistryError(
             f"model name {str(model_name)[:60]!r} is not valid: use letters, digits, '_', '-' "
             "or '.' (at most 100 characters), e.g. battle_winner_predictor."
@@ -148,10 +149,10 @@ def parse_version(version: Any) -> int:
     """A positive version number from an int or a string of digits, else RegistryError."""
     if isinstance(version, bool):
         version = str(version)
-    if isinstance(version, int) and version > 0:
+    if isinstance(version, int) and VERSION_PATTERN.fullmatch(str(version)):
         return version
     text = str(version).strip() if isinstance(version, str | int) else ""
-    if not VERSION_PATTERN.match(text):
+    if not VERSION_PATTERN.fullmatch(text):
         raise RegistryError(
             f"version {str(version)[:40]!r} is not a version number: give a positive integer "
             "such as 3 (see `python -m core.registry list`)."
@@ -399,8 +400,13 @@ class MLflowTracker:
         experiment_name: str | None = None,
         tracking_uri: str | None = None,
         settings: Settings | None = None,
+        lock_timeout_seconds: float = LOCK_TIMEOUT_SECONDS,
+        lock_stale_seconds: float = LOCK_STALE_SECONDS,
     ) -> None:
         settings = settings or Settings.from_env()
+        # How long a promotion waits for the lock, and when a lock left by a crash is broken.
+        self.lock_timeout_seconds = float(lock_timeout_seconds)
+        self.lock_stale_seconds = float(lock_stale_seconds)
         if experiment_name:
             settings = replace(settings, experiment_name=experiment_name)
         if tracking_uri:
@@ -744,7 +750,9 @@ class MLflowTracker:
         with _mlflow_errors("promote the version", self.settings):
             self._get_registered(name)
             self._get_version(name, number)  # fail fast, before taking the lock
-            with _promotion_lock(self.client, name):
+            with _promotion_lock(
+                self.client, name, self.lock_timeout_seconds, self.lock_stale_seconds
+            ):
                 return self._move_alias(
                     name, number, stage_name, alias, "promote", reason, user, expected
                 )
@@ -765,7 +773,9 @@ class MLflowTracker:
         expected = _parse_expected(expected_current)
         with _mlflow_errors("roll back", self.settings):
             self._get_registered(name)
-            with _promotion_lock(self.client, name):
+            with _promotion_lock(
+                self.client, name, self.lock_timeout_seconds, self.lock_stale_seconds
+            ):
                 registered = self.client.get_registered_model(name)
                 current = _as_version(registered.aliases.get(alias))
                 if current is None:
@@ -906,7 +916,7 @@ class MLflowTracker:
             try:
                 lock = self.client.get_registered_model(f"{name}{LOCK_SUFFIX}")
                 age = time.time() - (lock.creation_timestamp or 0) / 1000
-                if age > LOCK_STALE_SECONDS:
+                if age > self.lock_stale_seconds:
                     problems.append(
                         f"promotion lock {name}{LOCK_SUFFIX} is {age:.0f} s old (a crashed "
                         "promotion); the next promotion breaks it"
@@ -1050,6 +1060,22 @@ def resolve_version(
             model_version = client.get_model_version(name, str(number))
     aliases = _aliases_by_version(registered.aliases).get(number, ())
     return _version_info(model_version, aliases)
+
+
+def download_model_version(
+    info: VersionInfo, destination: Path, settings: Settings | None = None
+) -> Path:
+    """Download a resolved version's model folder and check it against its recorded hash."""
+    settings = settings or Settings.from_env()
+    if not info.manifest_sha256:
+        raise UntrustedModelError(
+            f"{info.model_name} v{info.version} has no {MANIFEST_TAG} tag, so its artifacts "
+            "cannot be checked"
+        )
+    with _mlflow_errors(f"download {info.model_name} v{info.version}", settings):
+        local = _download_source(info.source, Path(destination), settings)
+    artifacts.verify_model_dir(local, expected_manifest_sha256=info.manifest_sha256)
+    return local
 
 
 def load_model_version(info: VersionInfo, settings: Settings | None = None) -> ModelBundle:
