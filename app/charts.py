@@ -1,0 +1,197 @@
+"""The plotly figures: metric across versions, deltas, feature contributions, matchup heat map."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.versions import LOWER_IS_BETTER, METRIC_LABELS
+
+GOOD = "#2E7D32"
+BAD = "#C62828"
+ACCENT = "#E3350D"
+NEUTRAL = "#5C6BC0"
+MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def metric_across_versions(
+    table: pd.DataFrame, metric: str, threshold: float, production: int | None
+) -> go.Figure:
+    """A metric by version, the promotion threshold (on accuracy) and the Production version."""
+    frame = table.sort_values("version")
+    label = METRIC_LABELS.get(metric, metric)
+    figure = go.Figure(
+        go.Scatter(
+            x=frame["version"],
+            y=frame[metric],
+            mode="lines+markers",
+            name=label,
+            line={"color": NEUTRAL},
+            hovertemplate="v%{x}: %{y:.4f}<extra></extra>",
+        )
+    )
+    if metric == "accuracy" and frame["oracle_accuracy"].notna().any():
+        figure.add_trace(
+            go.Scatter(
+                x=frame["version"],
+                y=frame["oracle_accuracy"],
+                mode="lines",
+                name="Oracle (best achievable)",
+                line={"color": "#9E9E9E", "dash": "dot"},
+                hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
+            )
+        )
+    if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
+        figure.add_hline(
+            y=threshold,
+            line={"color": ACCENT, "dash": "dash"},
+            annotation_text=f"promotion threshold {threshold:.2f}",
+            annotation_position="bottom right",
+        )
+    if production is not None and production in set(frame["version"]):
+        value = frame.loc[frame["version"] == production, metric].iloc[0]
+        figure.add_trace(
+            go.Scatter(
+                x=[production],
+                y=[value],
+                mode="markers+text",
+                name=f"Production (v{production})",
+                marker={"symbol": "star", "size": 18, "color": ACCENT},
+                text=[f"Production v{production}"],
+                textposition="top center",
+                hovertemplate="Production v%{x}: %{y:.4f}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title=f"{label} across versions",
+        xaxis_title="version",
+        yaxis_title=label,
+        height=360,
+        margin=MARGIN,
+        legend={"orientation": "h", "y": -0.25},
+    )
+    figure.update_xaxes(tickformat="d", dtick=1 if len(frame) <= 20 else None)
+    return figure
+
+
+def deltas_bar(deltas: dict[str, dict], version: int, reference: int) -> go.Figure:
+    """Bars of (version - reference) per metric, green where the version is better."""
+    names = [m for m, d in deltas.items() if d["delta"] is not None]
+    values = [deltas[m]["delta"] for m in names]
+    better = [
+        (v < 0) if m in LOWER_IS_BETTER else (v > 0) for m, v in zip(names, values, strict=True)
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=[METRIC_LABELS.get(m, m) for m in names],
+            orientation="h",
+            marker_color=[GOOD if b else BAD for b in better],
+            hovertemplate="%{y}: %{x:+.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"v{version} minus Production v{reference}",
+        height=260,
+        margin=MARGIN,
+        xaxis={"zeroline": True, "tickformat": "+.3f"},
+    )
+    return figure
+
+
+def contributions_bar(contributions: list[dict], name_a: str, name_b: str) -> go.Figure:
+    """The features that moved this prediction most; right favours A, left favours B."""
+    rows = list(reversed(contributions))
+    values = [row["contribution"] for row in rows]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=[_feature_label(row["feature"]) for row in rows],
+            orientation="h",
+            marker_color=[GOOD if v > 0 else BAD for v in values],
+            customdata=[row["value"] for row in rows],
+            hovertemplate="%{y} = %{customdata:.3g}<br>contribution %{x:+.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"Why: right favours {name_a}, left favours {name_b}",
+        height=320,
+        margin=MARGIN,
+        xaxis_title="contribution to the model's score",
+    )
+    return figure
+
+
+def matchup_heatmap(matrix: pd.DataFrame, names: dict[str, str]) -> go.Figure:
+    """P(row wins against column) for every pair of the group."""
+    rows = [names.get(i, i) for i in matrix.index]
+    columns = [names.get(i, i) for i in matrix.columns]
+    values = matrix.to_numpy()
+    text = [["" if pd.isna(v) else f"{v:.0%}" for v in row] for row in values]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=columns,
+            y=rows,
+            zmin=0,
+            zmax=1,
+            colorscale="RdYlGn",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>",
+            colorbar={"title": "P(row wins)", "tickformat": ".0%"},
+        )
+    )
+    figure.update_layout(
+        title="P(row wins against column), default movesets",
+        height=max(320, 36 * len(rows) + 140),
+        margin=MARGIN,
+        yaxis={"autorange": "reversed"},
+        xaxis={"side": "bottom", "tickangle": -40},
+    )
+    return figure
+
+
+def _feature_label(feature: str) -> str:
+    """'a_move_power' -> 'A move power'."""
+    side, _, rest = feature.partition("_")
+    if side in ("a", "b"):
+        return f"{side.upper()} {rest.replace('_', ' ')}"
+    return feature.replace("_", " ")
+
+
+def stage_timeline(audit: pd.DataFrame, stage: str = "Production") -> go.Figure:
+    """Which version held the stage over time (successful promotions and rollbacks), in UTC."""
+    done = audit[(audit["status"] == "ok") & (audit["stage"] == stage)].sort_values(["time", "seq"])
+    times = pd.to_datetime(done["time"], utc=True).dt.tz_convert(None)
+    held = done["to_version"].astype(float)
+    details = [
+        [html.escape(str(value)) for value in row]  # plotly renders a little HTML in hovers
+        for row in done[["user", "action", "reason"]].to_numpy().tolist()
+    ]
+    if len(done):  # the current holder keeps the stage until now
+        times = pd.concat([times, pd.Series([pd.Timestamp.now(tz="UTC").tz_convert(None)])])
+        held = pd.concat([held, held.iloc[-1:]])
+        details.append(["", "holds it now", ""])
+    figure = go.Figure(
+        go.Scatter(
+            x=times,
+            y=held,
+            mode="lines+markers",
+            line={"shape": "hv", "color": ACCENT},
+            customdata=details,
+            hovertemplate=(
+                "%{x} UTC<br>v%{y} %{customdata[1]} %{customdata[0]}<br>%{customdata[2]}"
+                "<extra></extra>"
+            ),
+        )
+    )
+    figure.update_layout(
+        title=f"{stage} version over time (UTC)",
+        height=240,
+        margin=MARGIN,
+        yaxis={"title": "version", "tickformat": "d", "dtick": 1 if held.nunique() <= 20 else None},
+    )
+    return figure

@@ -1,0 +1,351 @@
+"""Small shared widgets: Pokémon card, type badges, stat bars, metric deltas, results."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import actions, charts, guard, versions
+from app.jobs import JobView
+from app.versions import LOWER_IS_BETTER, METRIC_LABELS
+from core.config import Settings
+from core.pokedex import STAT_NAMES, Pokedex, Pokemon
+from core.predict import Prediction
+from core.train import HYPERPARAMETERS, TrainingError
+
+# st.badge offers a small palette; each type gets the closest colour and a Material icon.
+TYPE_STYLE: dict[str, tuple[str, str]] = {
+    "Normal": ("gray", "circle"),
+    "Fire": ("red", "local_fire_department"),
+    "Water": ("blue", "water_drop"),
+    "Electric": ("yellow", "bolt"),
+    "Grass": ("green", "eco"),
+    "Ice": ("blue", "ac_unit"),
+    "Fighting": ("orange", "sports_mma"),
+    "Poison": ("violet", "science"),
+    "Ground": ("orange", "landscape"),
+    "Flying": ("blue", "air"),
+    "Psychic": ("violet", "psychology"),
+    "Bug": ("green", "bug_report"),
+    "Rock": ("orange", "terrain"),
+    "Ghost": ("violet", "visibility_off"),
+    "Dragon": ("violet", "whatshot"),
+    "Dark": ("gray", "dark_mode"),
+    "Steel": ("gray", "settings"),
+    "Fairy": ("violet", "auto_awesome"),
+}
+STAT_LABELS = {
+    "hp": "HP",
+    "atk": "Attack",
+    "def": "Defense",
+    "spa": "Sp. Atk",
+    "spd": "Sp. Def",
+    "spe": "Speed",
+}
+MAX_BASE_STAT = 255
+STEP_ICONS = {
+    "done": ":material/check_circle:",
+    "running": ":material/progress_activity:",
+    "pending": ":material/radio_button_unchecked:",
+    "skipped": ":material/remove_circle_outline:",
+    "failed": ":material/cancel:",
+}
+
+
+def _artwork_dir() -> Path | None:
+    """pokemon/database/images of the installed `pokemon` package (found without importing it)."""
+    spec = importlib.util.find_spec("pokemon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "database" / "images"
+    return folder if folder.is_dir() else None
+
+
+ARTWORK_DIR = _artwork_dir()
+
+
+def artwork_path(pokemon: Pokemon) -> Path | None:
+    """The official artwork of a Pokémon (a form uses its base species' number), if shipped."""
+    if ARTWORK_DIR is None or not 1 <= pokemon.number <= 1008:
+        return None
+    path = ARTWORK_DIR / f"{pokemon.number}.jpg"
+    return path if path.is_file() else None
+
+
+def pokemon_label(dex: Pokedex, pokemon_id: str) -> str:
+    """'#025 Pikachu' for select boxes (searchable by name or number)."""
+    pokemon = dex.get(pokemon_id)
+    return f"#{pokemon.number:03d} {pokemon.name}"
+
+
+def move_label(dex: Pokedex, move_id: str) -> str:
+    """'Thunderbolt (Electric, 90)'."""
+    move = dex.moves[move_id]
+    return f"{move.name} ({move.type}, {move.power:g})"
+
+
+def type_badges(types: tuple[str, ...]) -> None:
+    """One coloured badge per type."""
+    badges = []
+    for name in types:
+        color, icon = TYPE_STYLE.get(name, ("gray", "help"))
+        badges.append(f":{color}-badge[:material/{icon}: {name}]")
+    st.markdown(" ".join(badges))
+
+
+def pokemon_card(pokemon: Pokemon, level: int) -> None:
+    """Artwork (or type badges when there is none), types and base stat bars."""
+    art = artwork_path(pokemon)
+    picture, details = st.columns([1, 2], vertical_alignment="center")
+    with picture:
+        if art is not None:
+            st.image(str(art), width=140)
+        else:
+            st.caption("no artwork for this form")
+            type_badges(pokemon.types)
+    with details:
+        st.markdown(f"**#{pokemon.number:03d} {pokemon.name}**")
+        type_badges(pokemon.types)
+        stats = pokemon.stats_at(level)
+        frame = pd.DataFrame(
+            {
+                "stat": [STAT_LABELS[name] for name in STAT_NAMES],
+                "base": [pokemon.base_stats[name] for name in STAT_NAMES],
+                f"at level {level}": [stats[name] for name in STAT_NAMES],
+            }
+        )
+        st.dataframe(
+            frame,
+            hide_index=True,
+            column_config={
+                "stat": st.column_config.TextColumn("stat", width=64),
+                "base": st.column_config.ProgressColumn(
+                    "base stat", min_value=0, max_value=MAX_BASE_STAT, format="%d", width=150
+                ),
+                f"at level {level}": st.column_config.NumberColumn(f"Lv {level}", width=56),
+            },
+        )
+
+
+def metric_deltas(deltas: dict[str, dict]) -> None:
+    """A row of st.metric: the selected version's value and its delta against Production."""
+    columns = st.columns(len(deltas))
+    for column, (metric, data) in zip(columns, deltas.items(), strict=True):
+        value, delta = data["value"], data["delta"]
+        column.metric(
+            METRIC_LABELS.get(metric, metric),
+            "n/a" if value is None else f"{value:.4f}",
+            None if delta is None else f"{delta:+.4f}",
+            delta_color="inverse" if metric in LOWER_IS_BETTER else "normal",
+        )
+
+
+def serving_caption(prediction: Prediction) -> str:
+    """'battle_winner_predictor v3 (registry, xgboost)'."""
+    version = f" v{prediction.model_version}" if prediction.model_version else ""
+    return f"{prediction.model_name or 'model'}{version} ({prediction.source}, {prediction.model_type})"
+
+
+def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str | None) -> None:
+    """The winner, P(A wins), who answered, the simulator's rate and the main reasons."""
+    if prediction.source == "local":
+        st.warning(
+            f"Local fallback model: this answer comes from models/ (version "
+            f"{prediction.model_version or 'unknown'}), not from the registry. Why: "
+            f"{fallback_reason or 'the registry is not in use'}.",
+            icon=":material/cloud_off:",
+        )
+    st.subheader(f"{prediction.winner} wins")
+    p_a = prediction.p_a_wins
+    columns = st.columns(4)
+    columns[0].metric(f"P({prediction.name_a} wins)", f"{p_a:.1%}")
+    columns[1].metric(f"P({prediction.name_b} wins)", f"{1 - p_a:.1%}")
+    if prediction.simulated_p_a_wins is not None:
+        simulated = prediction.simulated_p_a_wins
+        columns[2].metric(
+            f"Simulator, {prediction.simulated_battles:,} battles",
+            f"{simulated:.1%}",
+            f"model {100 * (p_a - simulated):+.1f} pts",
+            delta_color="off",
+            delta_arrow="off",
+            help=f"Share of simulated battles that {prediction.name_a} won.",
+        )
+    columns[3].metric(
+        "Answered by",
+        f"v{prediction.model_version or '?'}",
+        prediction.source,
+        delta_color="off",
+        delta_arrow="off",
+    )
+    st.caption(f"Served by {serving_caption(prediction)}")
+    moves_a = ", ".join(dex.moves[m].name for m in prediction.moves_a)
+    moves_b = ", ".join(dex.moves[m].name for m in prediction.moves_b)
+    st.caption(
+        f"{prediction.name_a} (level {prediction.level_a}): {moves_a} · "
+        f"{prediction.name_b} (level {prediction.level_b}): {moves_b}"
+    )
+    st.plotly_chart(
+        charts.contributions_bar(prediction.contributions, prediction.name_a, prediction.name_b),
+        key="predict_contributions_chart",
+    )
+
+
+def training_panel(view: JobView) -> None:
+    """Live progress by step, then the metrics, version, promotion and run link."""
+    title = {
+        "queued": "Waiting for the training slot (one training at a time on this server)",
+        "running": f"Training… {view.message}",
+        "done": f"Training finished in {view.elapsed_seconds:.0f} s",
+        "failed": "Training failed",
+    }[view.state]
+    if view.finished:
+        state = "complete" if view.state == "done" else "error"
+        steps_box = st.status(title, state=state, expanded=False)
+    else:
+        # st.status shows its spinner only while a script runs; between refreshes of the
+        # fragment it would look finished, so a running job is an expander with its own icon.
+        st.progress(view.fraction, text=f"{view.fraction:.0%} · {view.elapsed_seconds:.0f} s")
+        icon = ":material/hourglass_top:" if view.state == "running" else ":material/schedule:"
+        steps_box = st.expander(title, expanded=True, icon=icon)
+    seconds = view.result.seconds if view.result else {}
+    with steps_box:
+        for step in view.steps:
+            text = f" — {step.message}" if step.message else ""
+            took = f" · {seconds[step.name]:.1f} s" if step.name in seconds else ""
+            st.markdown(f"{STEP_ICONS[step.state]} **{step.name}**{text}{took}")
+    if not view.finished:
+        return
+    if view.error:
+        st.error(view.error, icon=":material/error:")
+        return
+    result = view.result
+    assert result is not None
+    metrics = result.metrics
+    st.success(
+        f"Registered as version {result.version} of the model.", icon=":material/inventory_2:"
+    )
+    if result.promoted:
+        st.success(
+            f"Version {result.version}: {result.promotion_message}.", icon=":material/verified:"
+        )
+    else:
+        st.warning(f"Version {result.version}: {result.promotion_message}.", icon=":material/info:")
+    columns = st.columns(5)
+    shown = [
+        ("Test accuracy", "test_accuracy"),
+        ("Oracle accuracy", "oracle_accuracy"),
+        ("F1", "test_f1"),
+        ("ROC-AUC", "test_roc_auc"),
+        ("Overfitting", "overfitting"),
+    ]
+    for column, (label, key) in zip(columns, shown, strict=True):
+        value = metrics.get(key)
+        column.metric(label, "n/a" if value is None else f"{value:.4f}")
+    if result.run_url:
+        st.link_button("Open the run in MLflow", result.run_url, icon=":material/open_in_new:")
+    with st.expander("Details: parameters, step timings"):
+        st.json({"params": result.params, "seconds": result.seconds, "metrics": metrics})
+
+
+def version_table(table: pd.DataFrame) -> None:
+    """The compare table: one row per version, newest first."""
+    number = "%.4f"
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="models_versions_table",
+        column_config={
+            "version": st.column_config.NumberColumn("version", format="v%d"),
+            "accuracy": st.column_config.NumberColumn("accuracy", format=number),
+            "f1_score": st.column_config.NumberColumn("F1", format=number),
+            "roc_auc": st.column_config.NumberColumn("ROC-AUC", format=number),
+            "oracle_accuracy": st.column_config.NumberColumn("oracle acc.", format=number),
+            "oracle_gap": st.column_config.NumberColumn(
+                "gap to oracle", format=number, help="oracle accuracy - test accuracy"
+            ),
+            "model_type": "model",
+            "created_at": st.column_config.DatetimeColumn(
+                "created (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
+            "promoted_by": "last promoted by",
+            "promoted_at": st.column_config.DatetimeColumn(
+                "last promoted (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
+        },
+    )
+
+
+def _forget_pending() -> None:
+    st.session_state.pop("models_pending_action", None)
+
+
+def confirmation_panel(
+    pending: dict, table: pd.DataFrame, production: int | None, on_confirm: Callable[[], None]
+) -> None:
+    """Confirm a promotion or rollback: what changes, the metric deltas, and a reason."""
+    stage = pending.get("stage", "Production")
+    held = pending.get("expected_current")
+    if pending["kind"] == "promote":
+        target = pending.get("version")
+        now = f"{stage} is v{held} now" if held else f"no version holds {stage} now"
+        title = f"Promote v{target} to {stage}? ({now})"
+    else:
+        target = pending.get("target")
+        title = f"Roll back Production from v{held} to v{target}?"
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        if target and production and target != production:
+            st.caption(f"v{target} against Production v{production}")
+            metric_deltas(versions.metric_deltas(table, target, production))
+        st.text_input(
+            "Reason (kept in the audit trail with your name)", max_chars=500, key="models_reason"
+        )
+        if not st.session_state.get("models_reason", "").strip():
+            st.caption("A reason is required to confirm.")
+        left, right = st.columns(2)
+        left.button("Confirm", type="primary", key="models_confirm", on_click=on_confirm)
+        right.button("Cancel", key="models_cancel", on_click=_forget_pending)
+
+
+def description_editor(
+    settings: Settings, table: pd.DataFrame, version: int, editable: bool
+) -> None:
+    """Show (and, for approvers, edit) a version's description."""
+    current = str(table.loc[table["version"] == version, "description"].iloc[0] or "")
+    with st.expander(f"Description of v{version}", expanded=False):
+        text = st.text_input(
+            "Description (one line, shown in the MLflow UI too)", value=current, max_chars=5000,
+            disabled=not editable, key=f"models_description_{version}",
+        )  # fmt: skip
+        if editable and st.button("Save description", key="models_save_description"):
+            with guard.errors_shown("save the description"):
+                st.session_state["models_flash"] = actions.set_description(settings, version, text)
+                st.rerun()
+
+
+def hyperparameter_inputs(model_type: str) -> tuple[dict[str, float | int], list[str]]:
+    """One number input per hyperparameter (default, valid range in the help), errors inline."""
+    params: dict[str, float | int] = {}
+    errors: list[str] = []
+    columns = st.columns(3)
+    for index, (name, spec) in enumerate(HYPERPARAMETERS[model_type].items()):
+        with columns[index % 3]:
+            is_int = spec.kind is int
+            value = st.number_input(
+                name,
+                value=spec.default,
+                step=1 if is_int else 0.05,
+                format="%d" if is_int else "%.4f",
+                help=f"{spec.help}: {spec.range_text()} (default {spec.default:g})",
+                key=f"train_{model_type}_{name}",
+            )
+            try:
+                params[name] = spec.check(value)
+            except TrainingError as error:
+                st.error(str(error), icon=":material/error:")
+                errors.append(name)
+    return params, errors

@@ -1,0 +1,75 @@
+"""PredictionDex: the router and frame (page config, navigation, shared sidebar).
+
+Start it from the project root with `python -m streamlit run app/main.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:  # `streamlit run` puts app/ first, not the project root
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import auth, cache, guard, navigation, versions  # noqa: E402
+from core.config import Settings, mask_uri  # noqa: E402
+
+
+def render_sidebar(settings: Settings) -> None:
+    """Who is here, which store, which model serves, and where the MLflow UI is."""
+    user = auth.current_user()
+    with st.sidebar:
+        if not user.auth_configured:
+            st.caption(
+                ":material/person: **Single-user mode** (no sign-in configured): anyone "
+                "who opens the app may promote and roll back."
+            )
+        elif user.signed_in:
+            role = auth.role_of(settings, user)
+            st.caption(f":material/badge: Signed in as **{versions.plain(user.label)}** ({role})")
+            if st.button("Sign out", key="sidebar_sign_out"):
+                st.logout()
+        else:
+            st.caption(":material/lock: Not signed in: you can browse and predict.")
+            if st.button("Sign in", key="sidebar_sign_in"):
+                with guard.errors_shown("sign in"):
+                    st.login()
+        st.caption(f"**Tracking store**  \n`{mask_uri(settings.tracking_uri)}`")
+        status = cache.serving_status(settings)
+        if status["error"]:
+            st.error(f"No model can serve: {status['error']}", icon=":material/error:")
+        else:
+            version = status["model_version"] or "?"
+            source = status["source"]
+            line = f"**Serving** v{version} from the {'registry' if source == 'registry' else 'local fallback'}"
+            st.caption(
+                f"{line}  \n{status['model_name']} · {status['model_type']} · stage {status['stage']}"
+            )
+            if source == "local":
+                st.warning(
+                    f"Local fallback: {status['fallback_reason']}", icon=":material/cloud_off:"
+                )
+        st.link_button(
+            "Open the MLflow UI",
+            settings.mlflow_ui_url,
+            icon=":material/open_in_new:",
+            key="sidebar_mlflow_ui",
+        )
+        if st.button("Reload registry data", key="sidebar_reload", icon=":material/refresh:"):
+            cache.clear_registry_caches(settings)
+
+
+st.set_page_config(page_title="PredictionDex", page_icon=":material/swords:", layout="wide")
+current = st.navigation(navigation.all_pages())
+try:
+    app_settings = cache.current_settings()
+except Exception as error:  # noqa: BLE001 - a bad variable must read as a message
+    guard.show_error(error, "read the configuration")
+    st.stop()
+with guard.errors_shown("show the sidebar"):
+    render_sidebar(app_settings)
+with guard.errors_shown(f"show the {current.title} page"):
+    current.run()

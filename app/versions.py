@@ -1,0 +1,151 @@
+"""The registry tables shaped for the Models and Home pages (plain pandas, no Streamlit)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+# Metrics a person may chart: column of compare_models -> label.
+METRIC_LABELS: dict[str, str] = {
+    "accuracy": "Test accuracy",
+    "f1_score": "F1",
+    "roc_auc": "ROC-AUC",
+    "oracle_accuracy": "Oracle accuracy",
+    "oracle_gap": "Gap to the oracle",
+    "precision": "Precision",
+    "recall": "Recall",
+    "train_accuracy": "Train accuracy",
+    "overfitting": "Overfitting (train - test)",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+}
+# Metrics where a smaller value is better (their deltas are coloured the other way).
+LOWER_IS_BETTER = frozenset({"oracle_gap", "overfitting", "log_loss", "brier"})
+DELTA_METRICS = ("accuracy", "f1_score", "roc_auc", "oracle_gap", "log_loss")
+MARKDOWN_CHARS = frozenset("\\`*_{}[]()<>#+-.!|~:$")
+TABLE_COLUMNS = [
+    "version",
+    "stage",
+    "accuracy",
+    "f1_score",
+    "roc_auc",
+    "oracle_accuracy",
+    "oracle_gap",
+    "model_type",
+    "created_at",
+    "promoted_by",
+    "promoted_at",
+    "description",
+]
+
+
+def with_gap(versions: pd.DataFrame) -> pd.DataFrame:
+    """compare_models() plus oracle_gap = oracle accuracy - test accuracy."""
+    frame = versions.copy()
+    frame["oracle_gap"] = pd.to_numeric(frame["oracle_accuracy"], errors="coerce") - pd.to_numeric(
+        frame["accuracy"], errors="coerce"
+    )
+    return frame
+
+
+def last_promotions(audit: pd.DataFrame) -> pd.DataFrame:
+    """Per version: who last installed it in a stage and when (successful actions only)."""
+    if audit.empty:
+        return pd.DataFrame(columns=["version", "promoted_by", "promoted_at"])
+    done = audit[(audit["status"] == "ok") & audit["to_version"].notna()]
+    latest = done.sort_values(["time", "seq"]).groupby("to_version", as_index=False).last()
+    return pd.DataFrame(
+        {
+            "version": latest["to_version"].astype(int),
+            "promoted_by": latest["user"].astype(str) + " (" + latest["action"].astype(str) + ")",
+            "promoted_at": latest["time"],
+        }
+    )
+
+
+def version_table(versions: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
+    """The compare table of the Models page, newest version first (times in UTC)."""
+    frame = with_gap(versions).merge(last_promotions(audit), on="version", how="left")
+    frame = frame[TABLE_COLUMNS].sort_values("version", ascending=False, ignore_index=True)
+    return naive_utc(frame, ("created_at", "promoted_at"))
+
+
+def audit_table(audit: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The audit trail newest first, for display (times in UTC)."""
+    newest = audit.sort_values(["time", "seq"], ascending=False, ignore_index=True)[columns]
+    return naive_utc(newest, ("time",))
+
+
+def naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Timezone-aware columns as naive UTC (Arrow conversion of aware columns is deprecated)."""
+    frame = frame.copy()
+    for column in columns:
+        values = pd.to_datetime(frame[column], utc=True)
+        frame[column] = values.dt.tz_convert(None)
+    return frame
+
+
+def holder(versions: pd.DataFrame, stage: str) -> int | None:
+    """The version holding a stage (Production/Staging), or None."""
+    rows = versions.loc[versions["stage"] == stage, "version"]
+    return int(rows.iloc[0]) if len(rows) else None
+
+
+def previous_holder(audit: pd.DataFrame, stage: str, current: int | None) -> int | None:
+    """The version a rollback would restore: where the action that installed `current` came from."""
+    if current is None or audit.empty:
+        return None
+    done = audit[(audit["status"] == "ok") & (audit["stage"] == stage)]
+    installing = done[done["to_version"] == current]
+    if installing.empty:
+        return None
+    previous = installing.iloc[-1]["from_version"]
+    return None if pd.isna(previous) else int(previous)
+
+
+def metric_deltas(versions: pd.DataFrame, version: int, reference: int) -> dict[str, dict]:
+    """Selected version vs reference, per metric: value, reference value and delta."""
+    frame = with_gap(versions).set_index("version")
+    deltas = {}
+    for metric in DELTA_METRICS:
+        value = _number(frame.at[version, metric])
+        base = _number(frame.at[reference, metric])
+        delta = None if value is None or base is None else value - base
+        deltas[metric] = {"value": value, "reference": base, "delta": delta}
+    return deltas
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def version_label(row: pd.Series) -> str:
+    """'v3 · Production · accuracy 0.9391' for a select box."""
+    accuracy = _number(row.get("accuracy"))
+    shown = f"accuracy {accuracy:.4f}" if accuracy is not None else "no accuracy"
+    stage = row.get("stage") or "None"
+    return f"v{int(row['version'])} · {stage} · {shown}"
+
+
+def plain(text: object) -> str:
+    """Text shown through Markdown as typed (no links, images, colours or icons from it)."""
+    return "".join(f"\\{char}" if char in MARKDOWN_CHARS else char for char in str(text))
+
+
+def latest_change(audit: pd.DataFrame) -> str | None:
+    """One line about the latest successful promotion or rollback, or None."""
+    done = audit[audit["status"] == "ok"] if not audit.empty else audit
+    if done.empty:
+        return None
+    last = done.iloc[-1]
+    came_from = "" if pd.isna(last["from_version"]) else f" (from v{last['from_version']})"
+    return (
+        f"Latest change: {last['action']} of v{last['to_version']} to {last['stage']}{came_from}"
+        f" by {plain(last['user'])} on {last['time']:%Y-%m-%d %H:%M} UTC: "
+        f"{plain(last['reason'] or 'no reason given')}"
+    )

@@ -1,0 +1,70 @@
+"""Home: what PredictionDex is, the Production model against the oracle, where to go next."""
+
+import streamlit as st
+
+from app import cache, charts, guard, navigation, versions
+
+settings = cache.current_settings()
+st.title("PredictionDex")
+st.markdown(
+    "Train models that predict who wins a one-on-one Pokémon battle, compare their versions in "
+    "the MLflow Model Registry, promote or roll back the Production model with one click, and "
+    "ask it about any matchup. Every model is measured against the **oracle**: the best accuracy "
+    "any model can reach on random battles."
+)
+
+with guard.errors_shown("read the registry"):
+    table = cache.load_versions(settings)
+    production = versions.holder(table, "Production") if not table.empty else None
+    columns = st.columns(4)
+    columns[0].metric("Registered versions", len(table))
+    if production is None:
+        columns[1].metric("Production", "none")
+        st.info(
+            "No version holds Production yet: train one on the Train page (it is promoted when "
+            f"its test accuracy reaches {settings.promotion_threshold:.2f}) or promote one on the "
+            "Models page.",
+            icon=":material/info:",
+        )
+    else:
+        row = versions.with_gap(table).set_index("version").loc[production]
+        columns[1].metric(
+            "Production", f"v{production}", row["model_type"], delta_color="off", delta_arrow="off"
+        )
+        columns[2].metric("Test accuracy", f"{row['accuracy']:.4f}")
+        if row["oracle_accuracy"] == row["oracle_accuracy"]:  # not NaN
+            columns[3].metric(
+                "Oracle accuracy",
+                f"{row['oracle_accuracy']:.4f}",
+                f"model {-row['oracle_gap']:+.4f}",
+                delta_color="off",
+                delta_arrow="off",
+                help="The best accuracy any model can reach on these random battles (measured "
+                "by re-simulating test battles); the model's distance to it is what is left to win.",
+            )
+
+    if not table.empty:
+        change = versions.latest_change(cache.load_audit(settings))
+        if change:
+            st.caption(change)
+        chart = charts.metric_across_versions(
+            versions.with_gap(table), "accuracy", settings.promotion_threshold, production
+        )
+        st.plotly_chart(chart, key="home_accuracy_chart")
+
+st.subheader("Where to go")
+links = {
+    "predict": "Who wins? Pick two Pokémon, levels and moves; see the model's answer and why.",
+    "models": "Compare versions, chart a metric, promote or roll back, read the audit trail.",
+    "train": "Train a new version (XGBoost or random forest) and watch it step by step.",
+}
+for name, text in links.items():
+    left, right = st.columns([1, 4], vertical_alignment="center")
+    left.page_link(navigation.page(name))
+    right.caption(text)
+st.link_button(
+    "Open the MLflow UI",
+    settings.mlflow_ui_url,
+    icon=":material/open_in_new:",
+    key="home_mlflow_ui",
+)

@@ -1,0 +1,114 @@
+"""Train: a form for one training run, live progress by step, then the result."""
+
+import streamlit as st
+
+from app import actions, auth, cache, components, guard
+from core.dataset import SCENARIO_CHOICES
+from core.train import MODEL_TYPES, STARTER_BATTLES, TrainConfig, grid_combinations
+
+MAX_UI_BATTLES = 1_000_000  # more belongs on the command line (python -m core.train)
+MAX_SEED = 2**32 - 1
+REFRESH_SECONDS = 1.0
+MODEL_NAMES = {"xgboost": "XGBoost", "random_forest": "Random forest"}
+SCENARIO_NAMES = {
+    "all": "all three scenarios, mixed",
+    "best_move": "both sides play their best move",
+    "random_move": "B plays random moves",
+    "all_combinations": "random movesets on both sides",
+}
+
+settings = cache.current_settings()
+st.title("Train a model")
+st.caption(
+    "Simulate battles, fit a model, evaluate it on matchups it never saw next to the oracle, log "
+    "it to MLflow and register a new version; it becomes Production when its test accuracy "
+    "reaches the threshold. Training runs in the background: other pages and users are not held."
+)
+
+job = actions.current_training()
+
+if not auth.can_approve(settings):
+    st.info(auth.why_not_allowed(settings, "train"), icon=":material/lock:")
+    st.stop()
+
+model_type = st.radio(
+    "Model", MODEL_TYPES, format_func=MODEL_NAMES.get, horizontal=True, key="train_model_type"
+)
+with st.form("train_form"):
+    st.markdown(f"**{MODEL_NAMES[model_type]} hyperparameters**")
+    params, errors = components.hyperparameter_inputs(model_type)
+    st.markdown("**Data**")
+    left, middle, right = st.columns(3)
+    n_battles = left.number_input(
+        "Battles to simulate", value=STARTER_BATTLES, step=10_000, key="train_n_battles"
+    )
+    if not 100 <= n_battles <= MAX_UI_BATTLES:
+        left.error(f"Use 100 to {MAX_UI_BATTLES:,} battles here (more: python -m core.train).")
+        errors.append("n_battles")
+    seed = middle.number_input("Seed", min_value=0, max_value=MAX_SEED, value=42, key="train_seed")
+    scenario = right.selectbox(
+        "Scenario", SCENARIO_CHOICES, format_func=lambda s: f"{s}: {SCENARIO_NAMES.get(s, s)}",
+        index=SCENARIO_CHOICES.index("all"), key="train_scenario",
+    )  # fmt: skip
+    levels = st.slider("Levels (one value or a range)", 1, 100, (50, 50), key="train_levels")
+    st.markdown("**Search and promotion**")
+    left, right = st.columns(2)
+    use_grid = left.checkbox(
+        "Grid search (picks hyperparameters, overrides those above)", key="train_use_grid"
+    )
+    grid_type = left.radio(
+        "Grid", ("fast", "full"), horizontal=True, key="train_grid_type",
+        format_func=lambda g: f"{g}: {len(grid_combinations(model_type, g))} combinations",
+    )  # fmt: skip
+    threshold = right.slider(
+        "Promotion threshold (test accuracy)", 0.0, 1.0, settings.promotion_threshold, 0.01,
+        key="train_threshold",
+    )  # fmt: skip
+    label = right.text_input("Version label (optional)", max_chars=100, key="train_label")
+    with st.expander("Oracle measurement (the best achievable accuracy)"):
+        oracle_sample = st.number_input(
+            "Test battles re-simulated", 0, 100_000, 2000, key="train_oracle_sample"
+        )
+        oracle_replays = st.number_input(
+            "Replays per battle", 1, 10_000, 400, key="train_oracle_replays"
+        )
+    busy = job is not None and not job.finished
+    submitted = st.form_submit_button(
+        "Train", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_submit"
+    )
+
+if submitted:
+    if errors:
+        st.error(f"Fix {', '.join(errors)} above, then train again.", icon=":material/error:")
+        st.stop()
+    config = TrainConfig(
+        model_type=model_type,
+        params=params,
+        n_battles=int(n_battles),
+        seed=int(seed),
+        scenario=scenario,
+        level=levels[0] if levels[0] == levels[1] else (levels[0], levels[1]),
+        use_gridsearch=use_grid,
+        grid_type=grid_type,
+        version_label=label.strip(),
+        threshold=float(threshold),
+        oracle_sample=int(oracle_sample),
+        oracle_replays=int(oracle_replays),
+    )
+    with guard.errors_shown("start the training"):
+        actions.start_training(settings, config)
+        st.rerun()
+
+if job is not None:
+    st.subheader("This session's training")
+    running = not job.finished
+
+    @st.fragment(run_every=REFRESH_SECONDS if running else None)
+    def progress_panel() -> None:
+        """The job's progress, refreshed every second while it runs."""
+        view = job.view()
+        components.training_panel(view)
+        if running and view.finished:
+            st.rerun()  # the whole page (and sidebar) now shows the new version
+
+    progress_panel()

@@ -1,0 +1,211 @@
+"""The real dashboard in a real browser: Playwright driving Debian's chromium (never downloaded).
+
+`python -m streamlit run app/main.py` runs on 127.0.0.1 against a store in tmp_path with three
+small real models, and is stopped by PID. The test trains a fourth version from the Train page
+(the progress refreshes by itself), sees the versions on the Models page, asks the Predict page
+who wins, and saves a screenshot of every page into docs/ for the README.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.train import TrainConfig, train_model
+from tests.servers import clean_env, free_port, spawn, wait_until_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1440, "height": 1000}
+MAX_SCREENSHOT_HEIGHT = 4200
+SMALL = {"n_battles": 4000, "oracle_sample": 200, "oracle_replays": 100}
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def healthy(url: str) -> bool:
+    """True when Streamlit's health endpoint answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1 only
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Three real versions: v1 and v3 promoted in turn (an audit trail), v2 registered only."""
+    root = tmp_path_factory.mktemp("browser-store")
+    settings = Settings(
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifacts_dir=root / "mlartifacts",
+        models_dir=root / "models",
+    )
+    train_model(TrainConfig(**SMALL, threshold=0.0, version_label="v1"), settings)
+    train_model(
+        TrainConfig(
+            **SMALL,
+            model_type="random_forest",
+            params={"n_estimators": 60},
+            seed=7,
+            threshold=1.0,
+            version_label="forest",
+        ),
+        settings,
+    )
+    train_model(
+        TrainConfig(**SMALL, params={"max_depth": 4}, seed=11, threshold=0.0, version_label="v3"),
+        settings,
+    )
+    return settings
+
+
+@pytest.fixture(scope="module")
+def dashboard(store: Settings) -> Iterator[str]:
+    """The real app on a free port of 127.0.0.1; stopped by PID (with everything it spawned)."""
+    port = free_port()
+    env = clean_env(
+        MLFLOW_TRACKING_URI=store.tracking_uri,
+        PREDICTIONDEX_ARTIFACTS_DIR=str(store.artifacts_dir),
+        PREDICTIONDEX_MODELS_DIR=str(store.models_dir),
+    )
+    env = {k: v for k, v in env.items() if not k.startswith("PREDICTIONDEX_APPROVERS")}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    process = spawn("streamlit", command, env=env, cwd=ROOT)
+    try:
+        wait_until_ready(process, lambda: healthy(f"http://127.0.0.1:{port}/_stcore/health"))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_page(dashboard: str):
+    """A chromium page (Debian's binary, headless, no network extras)."""
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian's chromium is not installed (make system-deps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current run (no 'Running…' widget)."""
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+    page.wait_for_timeout(800)
+
+
+def screenshot(page, name: str) -> Path:
+    """A screenshot of the whole page: the viewport grows to the height of the content."""
+    script = (
+        "() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
+        " return main ? main.scrollHeight : document.body.scrollHeight; }"
+    )
+    height = VIEWPORT["height"]
+    for attempt in range(4):  # charts may lengthen the page once drawn at the new size
+        content = int(page.evaluate(script))
+        if attempt and content <= height:
+            break
+        height = min(content + 40, MAX_SCREENSHOT_HEIGHT)
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+        page.wait_for_timeout(1500)  # plotly redraws at the new size
+    path = DOCS / f"screenshot-{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def choose(page, label: str, text: str) -> None:
+    """Pick an option of a searchable st.selectbox by typing it."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.click()
+    page.keyboard.type(text)
+    page.get_by_role("option", name=re.compile(re.escape(text))).first.click()
+    settle(page)
+
+
+def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) -> None:
+    """Train from the page, see the versions, ask who wins; screenshots of every page."""
+    page = browser_page
+
+    page.goto(f"{dashboard}/train")
+    settle(page)
+    page.get_by_label("Battles to simulate").fill(str(SMALL["n_battles"]))
+    page.get_by_text("Oracle measurement").click()
+    page.get_by_label("Test battles re-simulated").fill(str(SMALL["oracle_sample"]))
+    page.get_by_label("Replays per battle").fill(str(SMALL["oracle_replays"]))
+    page.get_by_label("Version label (optional)").fill("from the browser")
+    page.get_by_role("button", name="Train").click()
+    # Nobody clicks: the progress fragment refreshes by itself until the result shows.
+    page.get_by_text(re.compile(r"Registered as version \d+")).wait_for(timeout=180_000)
+    settle(page)
+    registered = page.get_by_text(re.compile(r"Registered as version \d+")).inner_text()
+    version = int(re.search(r"version (\d+)", registered).group(1))
+    assert version == 4
+    assert page.get_by_role("link", name="Open the run in MLflow").count() == 1
+    screenshot(page, "train")
+
+    page.goto(f"{dashboard}/models")
+    settle(page)
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    versions = page.get_by_test_id("stMetric").filter(has_text="Versions").inner_text()
+    assert versions.split()[-1] == "4"
+    # The grid is drawn on a canvas; its accessible twin holds the cell values.
+    cells = page.get_by_test_id("stDataFrame").first.locator("[role=gridcell]")
+    cells.first.wait_for(state="attached")
+    values = cells.all_text_contents()
+    assert {"1", "2", "3", "4", "Production", "random_forest"} <= set(values)
+    choose(page, "Version", "v2 ·")
+    page.get_by_text("v2 against Production").wait_for()
+    screenshot(page, "models")
+
+    page.goto(f"{dashboard}/predict")
+    settle(page)
+    choose(page, "Pokémon A", "Mewtwo")
+    choose(page, "Pokémon B", "Magikarp")
+    page.get_by_role("button", name="Predict the winner").click()
+    heading = page.locator("h3", has_text=" wins").first
+    heading.wait_for()
+    settle(page)
+    assert heading.inner_text().strip().startswith("Mewtwo wins")
+    answered = page.get_by_test_id("stMetric").filter(has_text="Answered by").inner_text()
+    assert "registry" in answered
+    screenshot(page, "predict")
+
+    page.goto(dashboard)
+    settle(page)
+    page.get_by_text("Registered versions").wait_for()
+    screenshot(page, "home")
+    for name in ("home", "train", "models", "predict"):
+        assert (DOCS / f"screenshot-{name}.png").stat().st_size > 20_000
