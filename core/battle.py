@@ -503,6 +503,8 @@ def win_probability(
         raise PokedexError(f"n must be a whole number from 1 to {MAX_SIMULATIONS:,}.")
     if policy_a not in POLICIES or policy_b not in POLICIES:
         raise PokedexError(f"policy must be one of {', '.join(POLICIES)}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PokedexError(f"seed={str(seed)[:20]!r} is not valid: use a whole number >= 0.")
     matchup = resolve_matchup(a, b, level_a, level_b, moves_a, moves_b, dex)
     one = arrays_from_frame(matchup.to_frame(policy_a, policy_b), dex)
     winners = simulate_arrays(dex, one, seed, index=np.zeros(n, dtype=np.int64))

@@ -296,11 +296,38 @@ def _shown(name: str) -> str:
     return repr(printable[:40] + ("…" if len(printable) > 40 else ""))
 
 
+# Control, invisible (zero-width, bidi overrides), separator and unassigned code points.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _code_point(ch: str) -> str:
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, '(unnamed)')}"
+
+
+def _suspicious(name: str) -> str | None:
+    """Why a typed name is refused before lookup (it would otherwise fold into a real name)."""
+    for ch in name:
+        if unicodedata.category(ch) in _HIDDEN_CATEGORIES:
+            return f"contains the control or invisible character {_code_point(ch)}"
+    if "/" in name or "\\" in name or ".." in name:
+        return "contains path characters ('/', '\\' or '..')"
+    for ch in name.translate(_GENDER_SIGNS):
+        if unicodedata.normalize("NFKC", ch) != ch:
+            return f"contains the styled character {_code_point(ch)}"
+        if ch.isalpha() and not unicodedata.normalize("NFKD", ch).encode("ascii", "ignore"):
+            return f"contains {_code_point(ch)}, which is not a Latin letter"
+    return None
+
+
 def _checked_key(name: object, what: str) -> str:
     if not isinstance(name, str):
         raise PokedexError(f"A {what} name must be text, got {type(name).__name__}.")
     if len(name) > 64:
         raise PokedexError(f"That {what} name is {len(name)} characters long; names are short.")
+    name = name.strip()
+    why = _suspicious(name)
+    if why:
+        raise PokedexError(f"That {what} name {why}: type it with plain letters, e.g. 'Pikachu'.")
     key = normalize_name(name)
     if not key:
         raise PokedexError(f"Empty {what} name {_shown(name)}: type a name such as 'Pikachu'.")

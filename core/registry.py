@@ -255,6 +255,29 @@ def _get_or_create_experiment(client, settings: Settings) -> str:
     return experiment.experiment_id
 
 
+SERVER_CHECK_TIMEOUT_SECONDS = 5.0
+
+
+def _check_server_answers(settings: Settings) -> None:
+    """Fail in seconds, not minutes, when a tracking server is down (MLflow retries for ~4 min)."""
+    import requests
+
+    uri = settings.tracking_uri.rstrip("/")
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        answer = requests.get(f"{uri}/health", timeout=SERVER_CHECK_TIMEOUT_SECONDS)
+        problem = None if answer.status_code == 200 else f"HTTP {answer.status_code}"
+    except requests.RequestException as error:
+        problem = type(error).__name__
+    if problem:
+        raise RegistryError(
+            f"MLflow not available at {mask_uri(uri)} ({problem}): start the server "
+            "(`docker compose up mlflow`, `make mlflow-ui`) or point MLFLOW_TRACKING_URI at one "
+            "that answers."
+        )
+
+
 def ensure_store(settings: Settings) -> str:
     """Create the store (once, under a file lock for SQLite) and the experiment; return its id."""
     key = (settings.tracking_uri, settings.experiment_name)
@@ -276,6 +299,7 @@ def ensure_store(settings: Settings) -> str:
                 client.search_registered_models(max_results=1)
                 experiment_id = _get_or_create_experiment(client, settings)
         else:
+            _check_server_answers(settings)
             experiment_id = _get_or_create_experiment(_client(settings), settings)
     with _READY_LOCK:
         _READY_EXPERIMENTS[key] = experiment_id
@@ -1138,7 +1162,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.WARNING)
     try:
         tracker = MLflowTracker()
-        model_name = args.model or tracker.settings.model_name
+        # `--model ""` is an (invalid) name, not "use the default".
+        model_name = tracker.settings.model_name if args.model is None else args.model
         if args.command == "list":
             frame = tracker.compare_models(model_name)
             _print_frame(frame[["version", "stage", "accuracy", "model_type", "created_at"]])

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core import artifacts
+from core.battle import check_level
 from core.config import ConfigError, Settings, setup_logging
 from core.dataset import (
     SCENARIO_CHOICES,
@@ -38,7 +39,7 @@ from core.dataset import (
     write_parquet_atomically,
 )
 from core.features import FEATURE_COLUMNS, build_features
-from core.pokedex import PokedexError
+from core.pokedex import ROSTERS, PokedexError
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def validate_params(model_type: str, params: dict[str, object]) -> dict[str, flo
     unknown = sorted(set(params) - set(specs))
     if unknown:
         raise TrainingError(
-            f"Unknown hyperparameter(s) for {model_type}: {', '.join(map(str, unknown))[:200]}."
+            f"Unknown hyperparameter(s) for {model_type}: {', '.join(map(repr, unknown))[:200]}."
             f" Valid: {', '.join(specs)}."
         )
     checked = {name: spec.default for name, spec in specs.items()}
@@ -193,6 +194,13 @@ class TrainConfig:
         """The config with validated parameters; raises TrainingError before anything runs."""
         params = validate_params(self.model_type, dict(self.params))
         check_battle_count(self.n_battles)
+        seed_ok = isinstance(self.seed, int) and not isinstance(self.seed, bool)
+        if not seed_ok or not 0 <= self.seed < 2**32:
+            raise TrainingError(f"seed={str(self.seed)[:20]} is out of range: use 0..{2**32 - 1}.")
+        for level in self.level if isinstance(self.level, tuple) else (self.level,):
+            check_level(level)
+        if self.roster not in ROSTERS:
+            raise TrainingError(f"Unknown roster {str(self.roster)[:40]!r}: use one of {ROSTERS}.")
         if self.scenario not in SCENARIO_CHOICES:
             raise TrainingError(f"Unknown scenario {self.scenario!r}: use {SCENARIO_CHOICES}.")
         if self.grid_type not in ("fast", "full"):
@@ -456,7 +464,7 @@ def _log_and_register(
     lap: Callable[[str], None],
 ) -> None:
     """Log the run, register a version with complete artifacts, promote and export."""
-    from core.registry import PromotionConflict
+    from core.registry import RegistryError
 
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     run_name = f"train_{config.model_type}_{config.version_label or 'run'}_{stamp}"
@@ -502,7 +510,9 @@ def _log_and_register(
             )
             result.promoted = True
             result.promotion_message = "Model promoted to Production"
-        except PromotionConflict as error:
+        except RegistryError as error:
+            # The version is registered and complete; a lost race or a busy lock only means
+            # someone else decides Production now. Promote it by hand if it should serve.
             result.promotion_message = f"Model registered but not promoted: {error}"
     else:
         _report(progress, "promote", "below the threshold: not promoted")

@@ -265,3 +265,22 @@ def test_ensure_model_raises_without_registry_or_fallback(settings_factory, free
             ensure_model(settings, lambda line: None)
     finally:
         del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+
+
+@pytest.mark.slow
+def test_busy_promotion_lock_leaves_a_registered_version_not_promoted(settings_factory):
+    settings = settings_factory()
+    first = train_model(TrainConfig(**SMALL), settings)
+    # Someone holds the promotion lock (kept in the store) for longer than a promoter waits.
+    mlflow.MlflowClient(settings.tracking_uri).create_registered_model(
+        f"{settings.model_name}.lock"
+    )
+    second = train_model(
+        TrainConfig(seed=4, **{k: v for k, v in SMALL.items() if k != "seed"}), settings
+    )
+    assert second.version == 2 and not second.promoted
+    assert second.promotion_message.startswith("Model registered but not promoted")
+    tracker = MLflowTracker(settings=settings)
+    assert tracker.current_version(settings.model_name) == first.version == 1
+    bundle, info = load_model_from_registry(settings.model_name, version=2, settings=settings)
+    assert info.version == 2 and bundle.feature_columns == FEATURE_COLUMNS

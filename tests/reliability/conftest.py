@@ -1,0 +1,65 @@
+"""Fixtures of the reliability suite and the counts each guarantee reports.
+
+Each test records what it measured (trials, errors, versions, rounds, payloads tried, payloads
+that ran) with the `counts` fixture. They are printed at the end of the run and stored in
+pytest's cache (`.pytest_cache`, under the key `reliability/last_counts`), from where
+RELIABILITY.md is updated by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+COUNTS_KEY = "reliability/last_counts"
+_RECORDED: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture
+def counts(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
+    """Record this test's measured counts: counts(trials=20, errors=0, ...)."""
+    name = request.node.nodeid.split("::", 1)[-1]
+    entry: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def record(**values: Any) -> None:
+        entry.update(values)
+
+    yield record
+    if entry:
+        entry["seconds"] = round(time.perf_counter() - started, 1)
+        _RECORDED[name] = entry
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the measured counts and keep them in pytest's cache."""
+    if not _RECORDED:
+        return
+    terminalreporter.section("reliability counts")
+    for name, entry in sorted(_RECORDED.items()):
+        values = ", ".join(f"{key}={value}" for key, value in entry.items())
+        terminalreporter.write_line(f"{name}: {values}")
+    if getattr(config, "cache", None) is not None:
+        stored = config.cache.get(COUNTS_KEY, {})
+        stored.update(_RECORDED)
+        config.cache.set(COUNTS_KEY, stored)
+
+
+@pytest.fixture(scope="session")
+def local_model_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A verified local fallback model (models/ format) from a tiny real training."""
+    from core.config import Settings
+    from core.train import TrainConfig, train_model
+    from tests.reliability.harness import TINY_TRAINING
+
+    root = tmp_path_factory.mktemp("local-model")
+    settings = Settings(
+        tracking_uri=f"sqlite:///{root / 'unused.db'}",
+        artifacts_dir=root / "unused",
+        models_dir=root / "models",
+    )
+    train_model(TrainConfig(use_mlflow=False, **TINY_TRAINING), settings)
+    return settings.models_dir
