@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
+# PredictionDex sends no usage data (MLflow would otherwise reach for the network).
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 MLFLOW_PORT ?= 5000
 
 .PHONY: run test lint format install install-dev system-deps ensure-model mlflow-ui bench screenshots clean

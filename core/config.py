@@ -155,6 +155,18 @@ def mask_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+NO_USAGE_REPORTING = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+
+
+def disable_usage_reporting() -> None:
+    """Keep MLflow from sending usage data (it would reach for the network when imported).
+
+    Must run before the first `import mlflow`; a value the user set explicitly is kept.
+    """
+    for name, value in NO_USAGE_REPORTING.items():
+        os.environ.setdefault(name, value)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Configure a one-line log format for CLIs."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -52,6 +52,10 @@ class BattleDataset:
     winner: np.ndarray
     scenario: np.ndarray  # index into SCENARIOS
     seed: int
+    # The distinct configurations and each battle's row in them, when the generator knows them
+    # (many battles share a pair's configuration): features are then computed once per row.
+    configs: BattleArrays | None = None
+    config_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.winner)
@@ -59,7 +63,13 @@ class BattleDataset:
     def take(self, rows: np.ndarray) -> BattleDataset:
         """A subset of the battles."""
         return BattleDataset(
-            self.dex, self.arrays.take(rows), self.winner[rows], self.scenario[rows], self.seed
+            self.dex,
+            self.arrays.take(rows),
+            self.winner[rows],
+            self.scenario[rows],
+            self.seed,
+            self.configs,
+            None if self.config_index is None else self.config_index[rows],
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -199,7 +209,7 @@ def generate_dataset(
         configs = concat_arrays([configs, combo_rows])
     winner = simulate_arrays(dex, configs, rng, index=index)
     arrays = configs.take(index)
-    return BattleDataset(dex=dex, arrays=arrays, winner=winner, scenario=kind, seed=seed)
+    return BattleDataset(dex, arrays, winner, kind, seed, configs=configs, config_index=index)
 
 
 def concat_arrays(parts: list[BattleArrays]) -> BattleArrays:

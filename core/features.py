@@ -123,7 +123,10 @@ def _side_features(
     return features
 
 
-def _features_from_tables(dex: Pokedex, batch: BattleArrays, tables: BattleTables) -> pd.DataFrame:
+def _write_features(
+    dex: Pokedex, batch: BattleArrays, tables: BattleTables, out: np.ndarray
+) -> None:
+    """Write the feature columns of one batch into `out` (rows of a column-major matrix)."""
     hp_a, hp_b = tables.hp_a, tables.hp_b
     side_a = _side_features(
         dex,
@@ -164,22 +167,32 @@ def _features_from_tables(dex: Pokedex, batch: BattleArrays, tables: BattleTable
     columns["expected_damage_share_difference"] = (
         side_a["expected_damage_share"] - side_b["expected_damage_share"]
     )
-    matrix = np.empty((len(batch), len(FEATURE_COLUMNS)), dtype=np.float32)
     for i, name in enumerate(FEATURE_COLUMNS):
-        matrix[:, i] = columns[name]
-    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
+        out[:, i] = columns[name]
 
 
 def build_features(
-    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+    configs: pd.DataFrame | BattleArrays,
+    dex: Pokedex | None = None,
+    chunk: int = 1 << 18,
+    index: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
+    """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations.
+
+    With `index`, `configs` are distinct configurations and row i of the result is the features
+    of configuration index[i] (a dataset of many battles per pair computes each pair once).
+    """
     dex = dex or load_pokedex()
     batch = configs if isinstance(configs, BattleArrays) else arrays_from_frame(configs, dex)
-    if len(batch) <= chunk:
-        return _features_from_tables(dex, batch, build_tables(dex, batch))
-    parts = []
+    # Column-major: each feature is written contiguously and pandas keeps the block as is.
+    matrix = np.empty((len(batch), len(FEATURE_COLUMNS)), dtype=np.float32, order="F")
     for start in range(0, len(batch), chunk):
-        part = batch.take(slice(start, start + chunk))
-        parts.append(_features_from_tables(dex, part, build_tables(dex, part)))
-    return pd.concat(parts, ignore_index=True)
+        rows = slice(start, min(start + chunk, len(batch)))
+        part = batch.take(rows)
+        _write_features(dex, part, build_tables(dex, part), matrix[rows])
+    if index is not None:
+        gathered = np.empty((len(index), matrix.shape[1]), dtype=np.float32, order="F")
+        for column in range(matrix.shape[1]):
+            np.take(matrix[:, column], index, out=gathered[:, column])
+        matrix = gathered
+    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)

@@ -65,3 +65,10 @@ def test_swapping_sides_mirrors_features(dex):
     for name in ("stat_hp", "move_power", "turns_to_ko", "expected_damage_share"):
         assert fa[f"a_{name}"] == fb[f"b_{name}"]
     assert fa["a_moves_first"] == 1 - fb["a_moves_first"]
+
+
+def test_features_per_configuration_equal_features_per_battle(dex):
+    data = generate_dataset(20_000, seed=4)  # large enough for shared pair configurations
+    assert data.configs is not None and data.config_index is not None
+    per_config = build_features(data.configs, dex, index=data.config_index)
+    pd.testing.assert_frame_equal(per_config, build_features(data.arrays, dex))
