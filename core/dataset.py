@@ -131,27 +131,25 @@ def check_battle_count(n_battles: object) -> int:
     return int(n_battles)
 
 
-def _random_moves(
-    dex: Pokedex, attacker: np.ndarray, rng: np.random.Generator, chunk: int = 1 << 17
-) -> np.ndarray:
-    out = np.empty((len(attacker), MAX_MOVES), dtype=np.int32)
-    width = dex.learnset_matrix.shape[1]
-    for start in range(0, len(attacker), chunk):
-        rows = slice(start, start + chunk)
-        learnset = dex.learnset_matrix[attacker[rows]]
-        keys = np.where(learnset >= 0, rng.random(learnset.shape, dtype=np.float32), np.inf)
-        if width > MAX_MOVES:
-            order = np.argpartition(keys, MAX_MOVES - 1, axis=1)[:, :MAX_MOVES]
-        else:
-            order = np.argsort(keys, axis=1)
-        picked = np.take_along_axis(learnset, order, axis=1)
-        # Known moves first (empty slots last), in learnset order: a moveset is a set.
-        picked = -np.sort(-np.where(picked >= 0, picked, -1), axis=1)
-        if picked.shape[1] < MAX_MOVES:
-            pad = np.full((picked.shape[0], MAX_MOVES - picked.shape[1]), -1, dtype=np.int32)
-            picked = np.concatenate([picked, pad], axis=1)
-        out[rows] = picked
-    return out
+def _random_moves(dex: Pokedex, attacker: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, 4) up to four distinct learnset moves per row, uniformly at random, -1 for none."""
+    known = (dex.learnset_matrix >= 0).sum(axis=1)[attacker]
+    draws = rng.random((MAX_MOVES, len(attacker)))
+    slots = np.full((len(attacker), MAX_MOVES), -1, dtype=np.int64)
+    # Sampling without replacement, one slot at a time: the j-th pick is uniform over the
+    # (known - j) positions left, then shifted past the positions already taken (kept sorted).
+    for j in range(MAX_MOVES):
+        left = known - j
+        pick = np.floor(draws[j] * np.maximum(left, 1)).astype(np.int64)
+        taken = np.sort(slots[:, :j], axis=1)
+        for column in range(j):
+            pick += pick >= taken[:, column]
+        slots[:, j] = np.where(left > 0, pick, -1)
+    moves = np.where(
+        slots >= 0, np.take_along_axis(dex.learnset_matrix[attacker], np.maximum(slots, 0), 1), -1
+    )
+    # Known moves first (empty slots last), in learnset order: a moveset is a set.
+    return -np.sort(-moves, axis=1).astype(np.int32)
 
 
 def generate_dataset(

@@ -310,7 +310,9 @@ class FeatureRows:
 
     def rows(self, battles: np.ndarray) -> pd.DataFrame:
         """The feature rows of these battles, in order."""
-        return self.table.iloc[battles if self.index is None else self.index[battles]]
+        rows = self.table.iloc[battles if self.index is None else self.index[battles]]
+        # A fresh index: repeated labels (battles sharing a configuration) slow XGBoost's fit.
+        return rows.reset_index(drop=True)
 
 
 def dataset_features(data: BattleDataset) -> FeatureRows:
