@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
@@ -237,9 +238,7 @@ class Pokedex:
         key = _checked_key(name, "Pokémon")
         found = self._lookup.get(key)
         if found is None:
-            suggestions = difflib.get_close_matches(key, list(self._lookup), n=5, cutoff=0.6)
-            names = sorted({self.pokemon[self._lookup[s]].name for s in suggestions})
-            hint = f" Closest matches: {', '.join(names)}." if names else ""
+            hint = _closest(key, self._lookup, lambda pid: self.pokemon[pid].name)
             raise PokedexError(
                 f"Unknown Pokémon {_shown(name)} in the {self.roster} roster.{hint}"
                 " Check the spelling or pick one from the roster."
@@ -251,9 +250,7 @@ class Pokedex:
         key = _checked_key(name, "move")
         found = self._move_lookup.get(key)
         if found is None:
-            suggestions = difflib.get_close_matches(key, list(self._move_lookup), n=5, cutoff=0.6)
-            names = sorted({self.moves[self._move_lookup[s]].name for s in suggestions})
-            hint = f" Closest matches: {', '.join(names)}." if names else ""
+            hint = _closest(key, self._move_lookup, lambda mid: self.moves[mid].name)
             raise PokedexError(
                 f"Unknown damaging move {_shown(name)}.{hint} Only physical and special moves"
                 " with a base power are simulated."
@@ -288,6 +285,13 @@ class Pokedex:
         """Type effectiveness of a move type against a Pokémon (product over its types)."""
         index = TYPES.index(move_type) if move_type in TYPES else TYPELESS
         return float(self.effectiveness[index, self.pokemon_index[defender.id]])
+
+
+def _closest(key: str, lookup: dict[str, str], display: Callable[[str], str]) -> str:
+    """' Closest matches: A, B.' for an unknown key (empty when nothing is close)."""
+    suggestions = difflib.get_close_matches(key, list(lookup), n=5, cutoff=0.6)
+    names = sorted({display(lookup[s]) for s in suggestions})
+    return f" Closest matches: {', '.join(names)}." if names else ""
 
 
 def _shown(name: str) -> str:
