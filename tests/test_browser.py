@@ -104,7 +104,9 @@ def dashboard(store: Settings) -> Iterator[str]:
 def browser_page(dashboard: str):
     """A chromium page (Debian's binary, headless, no network extras)."""
     if not CHROMIUM.is_file():
-        pytest.skip("Debian's chromium is not installed (make system-deps installs it)")
+        pytest.fail(
+            "Debian's chromium is not installed: run `make system-deps` (apt-get install chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

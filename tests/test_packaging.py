@@ -242,7 +242,7 @@ def test_docker_compose_config_is_valid(tmp_path: Path) -> None:
     """`docker compose config` accepts the file with .env.example, and without it says what to do."""
     cli = _compose_cli()
     if cli is None:
-        pytest.skip("no docker compose client here (neither the v2 plugin nor docker-compose)")
+        pytest.fail("no docker compose client: run `make system-deps` (installs docker-compose)")
     ok = subprocess.run(
         [*cli, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE_FILE), "config", "-q"],
         cwd=ROOT,
