@@ -305,7 +305,8 @@ def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def _parse_level(text: str) -> int | tuple[int, int]:
+def parse_level(text: str) -> int | tuple[int, int]:
+    """A CLI level: '50' or a range '40-60', each checked to be within 1..100."""
     if "-" in text.strip("-"):
         low, high = text.split("-", 1)
         return (check_level(low), check_level(high))
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.perf_counter()
         data = generate_dataset(
-            args.n_battles, args.seed, args.scenario, _parse_level(args.level), args.roster
+            args.n_battles, args.seed, args.scenario, parse_level(args.level), args.roster
         )
         simulated = time.perf_counter() - started
         report: dict[str, object] = {

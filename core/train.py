@@ -35,6 +35,7 @@ from core.dataset import (
     check_battle_count,
     generate_dataset,
     oracle_probabilities,
+    parse_level,
     split_by_matchup,
     write_parquet_atomically,
 )
@@ -606,13 +607,6 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _parse_level(text: str) -> int | tuple[int, int]:
-    if "-" in text.strip("-"):
-        low, high = text.split("-", 1)
-        return (int(low), int(high))
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of the seed guide (train_model.py and run_machine_learning.py flags)."""
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
@@ -636,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_cli(args: argparse.Namespace, settings: Settings) -> int:
-    level = _parse_level(args.level)
+    level = parse_level(args.level)
     if args.mode == "dataset":
         out = args.data or Path("data/battles.parquet")
         data = generate_dataset(args.n_battles, args.seed, args.scenario, level, args.roster)
