@@ -71,10 +71,10 @@ def version_table(versions: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     return naive_utc(frame, ("created_at", "promoted_at"))
 
 
-def audit_table(audit: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The audit trail newest first, for display (times in UTC)."""
-    newest = audit.sort_values(["time", "seq"], ascending=False, ignore_index=True)[columns]
-    return naive_utc(newest, ("time",))
+def audit_table(audit: pd.DataFrame) -> pd.DataFrame:
+    """The audit trail newest first, for display (times in UTC; the ordering key dropped)."""
+    newest = audit.sort_values(["time", "seq"], ascending=False, ignore_index=True)
+    return naive_utc(newest.drop(columns="seq"), ("time",))
 
 
 def naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

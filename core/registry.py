@@ -416,6 +416,16 @@ def _as_version(value: Any) -> int | None:
 # The tracker
 
 
+def _action_inputs(
+    stage: str, reason: str, user: str | None, expected_current: Any
+) -> tuple[str, str, str, str, int | None | str]:
+    """The checked inputs of a promotion or rollback: stage, alias, reason, user, expectation."""
+    stage_name, alias = stage_alias(stage)
+    reason = _clean_text(reason, "reason", MAX_REASON_CHARS)
+    user = _clean_text(user, "user name", MAX_USER_CHARS) or _default_user()
+    return stage_name, alias, reason, user, _parse_expected(expected_current)
+
+
 class MLflowTracker:
     """Runs, model upload, registration, promotion, comparison, rollback and audit."""
 
@@ -767,10 +777,9 @@ class MLflowTracker:
         """Point the stage's alias at a version (race-safe, audited); the loser is Archived."""
         name = validate_model_name(model_name)
         number = parse_version(version)
-        stage_name, alias = stage_alias(stage)
-        reason = _clean_text(reason, "reason", MAX_REASON_CHARS)
-        user = _clean_text(user, "user name", MAX_USER_CHARS) or _default_user()
-        expected = _parse_expected(expected_current)
+        stage_name, alias, reason, user, expected = _action_inputs(
+            stage, reason, user, expected_current
+        )
         with _mlflow_errors("promote the version", self.settings):
             self._get_registered(name)
             self._get_version(name, number)  # fail fast, before taking the lock
@@ -791,10 +800,9 @@ class MLflowTracker:
     ) -> dict:
         """Move the stage back to the version that held it before the current one."""
         name = validate_model_name(model_name)
-        stage_name, alias = stage_alias(stage)
-        reason = _clean_text(reason, "reason", MAX_REASON_CHARS)
-        user = _clean_text(user, "user name", MAX_USER_CHARS) or _default_user()
-        expected = _parse_expected(expected_current)
+        stage_name, alias, reason, user, expected = _action_inputs(
+            stage, reason, user, expected_current
+        )
         with _mlflow_errors("roll back", self.settings):
             self._get_registered(name)
             with _promotion_lock(

@@ -6,16 +6,6 @@ from app import actions, auth, cache, charts, components, guard, versions
 
 PENDING = "models_pending_action"
 FLASH = "models_flash"
-AUDIT_COLUMNS = [
-    "time",
-    "user",
-    "action",
-    "stage",
-    "from_version",
-    "to_version",
-    "reason",
-    "status",
-]
 
 
 def ask(kind: str, **fields) -> None:
@@ -111,6 +101,4 @@ if audit.empty:
 else:
     if (audit["status"] == "ok").any():
         st.plotly_chart(charts.stage_timeline(audit), key="models_timeline_chart")
-    st.dataframe(
-        versions.audit_table(audit, AUDIT_COLUMNS), hide_index=True, key="models_audit_table"
-    )
+    st.dataframe(versions.audit_table(audit), hide_index=True, key="models_audit_table")
