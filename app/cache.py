@@ -21,7 +21,8 @@ import streamlit as st
 
 from app.guard import friendly_message
 from core.config import Settings
-from core.predict import PredictionModel, RegistryUnavailable, probe_tracking_server
+from core.predict import PredictionModel
+from core.registry import RegistryUnavailable, probe_server
 from core.registry import MLflowTracker, RegistryError
 
 logger = logging.getLogger("predictiondex.app")
@@ -47,7 +48,7 @@ def check_reachable(settings: Settings) -> None:
         return
     timeout = min(max(settings.registry_timeout_seconds, 0.2), PROBE_TIMEOUT_CAP_SECONDS)
     try:
-        probe_tracking_server(settings.tracking_uri, timeout)
+        probe_server(settings.tracking_uri, timeout)
     except RegistryUnavailable as error:
         raise RegistryError(f"The registry is not reachable: {error}.") from None
 

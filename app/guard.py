@@ -14,8 +14,8 @@ from core.artifacts import UntrustedModelError
 from core.config import ConfigError
 from core.dataset import DatasetError
 from core.pokedex import PokedexError
-from core.predict import LocalModelError, RegistryUnavailable
-from core.registry import NoModelError, PromotionConflict, RegistryError
+from core.predict import LocalModelError
+from core.registry import NoModelError, PromotionConflict, RegistryError, RegistryUnavailable
 from core.train import TrainingError
 
 logger = logging.getLogger("predictiondex.app")

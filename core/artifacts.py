@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from core.errors import PredictionDexError
 from core.config import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ PINNED_PACKAGES = ("mlflow", "xgboost-cpu", "scikit-learn", "skops")
 REQUIREMENTS_FILE = PROJECT_ROOT / "requirements.txt"
 
 
-class UntrustedModelError(Exception):
+class UntrustedModelError(PredictionDexError):
     """A model directory failed verification; it must not be loaded."""
 
     def __init__(self, reason: str) -> None:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from core.errors import PredictionDexError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = PROJECT_ROOT / "models"
@@ -26,7 +27,7 @@ STAGES = ("Production", "Staging")
 Stage = Literal["Production", "Staging"]
 
 
-class ConfigError(ValueError):
+class ConfigError(PredictionDexError, ValueError):
     """A configuration value is invalid; the message says which variable and what to set."""
 
 

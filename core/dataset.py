@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from core.errors import PredictionDexError
 from core.battle import (
     MAX_MOVES,
     BattleArrays,
@@ -39,7 +40,7 @@ MAX_DATASET_BATTLES = 10_000_000  # ~1.5 GB of features at most; larger sets bri
 DEFAULT_TEST_FRACTION = 0.2
 
 
-class DatasetError(ValueError):
+class DatasetError(PredictionDexError, ValueError):
     """Invalid dataset parameters; the message says what to do."""
 
 

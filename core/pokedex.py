@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Literal
 
 import numpy as np
+from core.errors import PredictionDexError
 
 Category = Literal["Physical", "Special"]
 RosterName = Literal["letsgo", "kanto"]
@@ -46,7 +47,7 @@ _LETSGO_FORMES = {"", "Alola", "Mega", "Mega-X", "Mega-Y", "Starter"}
 _KANTO_FORMES = {""}
 
 
-class PokedexError(ValueError):
+class PokedexError(PredictionDexError, ValueError):
     """An unknown or invalid Pokémon, move or level; the message says what to do."""
 
 

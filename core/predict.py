@@ -39,8 +39,15 @@ import requests
 from core import artifacts, battle, features, registry
 from core.artifacts import ModelBundle, UntrustedModelError
 from core.config import ConfigError, Settings, mask_uri
+from core.errors import PredictionDexError
 from core.pokedex import Pokedex, PokedexError, load_pokedex
-from core.registry import NoModelError, RegistryError, VersionInfo
+from core.registry import (
+    NoModelError,
+    RegistryError,
+    RegistryUnavailable,
+    VersionInfo,
+    probe_server,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +77,8 @@ MODEL_PRESENCE_FILES = (
 )
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(PredictionDexError, RuntimeError):
     """The local fallback model exists but cannot be served; the message says what to do."""
-
-
-class RegistryUnavailable(RuntimeError):
-    """The registry did not answer in time or answered with an error (serving falls back)."""
 
 
 @dataclass(frozen=True)
@@ -139,26 +142,6 @@ class Prediction:
 
 # ---------------------------------------------------------------------------------------------
 # Guards of the registry path
-
-
-def probe_tracking_server(uri: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
-    """GET <uri>/health with a short timeout; raise RegistryUnavailable unless it answers 200."""
-    url = f"{uri.rstrip('/')}/health"
-    try:
-        response = requests.get(url, timeout=(timeout, timeout), allow_redirects=False)
-    except requests.Timeout:
-        raise RegistryUnavailable(
-            f"{mask_uri(uri)} did not answer its health check within {timeout:.1f} s"
-        ) from None
-    except requests.RequestException as error:
-        reason = type(error).__name__
-        if isinstance(error, requests.ConnectionError):
-            reason = "connection refused or unreachable"
-        raise RegistryUnavailable(f"{mask_uri(uri)} is not reachable ({reason})") from None
-    if response.status_code != 200:
-        raise RegistryUnavailable(
-            f"{mask_uri(uri)} answered its health check with HTTP {response.status_code}"
-        )
 
 
 class _DeadlineRunner:
@@ -331,7 +314,7 @@ class PredictionModel:
                     self._next_check = time.monotonic() + wait
                     return self._served
             except NoModelError as error:
-                reason = _one_line(error).split(" Ways out:")[0]
+                reason = f"No model found in stage '{error.stage}' {error.detail}"
             except Exception as error:  # noqa: BLE001 - any registry failure means fallback
                 reason = _one_line(error)
                 wait = self.breaker_cooldown_seconds
@@ -376,7 +359,7 @@ class PredictionModel:
         """Resolve the alias (cheap) and load that version unless cached; bounded in time."""
         settings = self.settings
         if self._is_http():
-            probe_tracking_server(
+            probe_server(
                 settings.tracking_uri, min(PROBE_TIMEOUT_SECONDS, settings.registry_timeout_seconds)
             )
         elif settings.is_embedded and not _embedded_store_exists(settings):
@@ -443,10 +426,7 @@ class PredictionModel:
             stage = self.settings.model_stage
             detail = reason.removeprefix(f"No model found in stage '{stage}' ").rstrip(".")
             detail = detail if detail.startswith("for ") else f"({detail})"
-            raise NoModelError(
-                f"No model found in stage '{stage}' {detail}, and no local fallback in "
-                f"{self.settings.models_dir}. {registry.WAYS_OUT}"
-            ) from None
+            raise NoModelError(stage, detail, fallback_dir=str(self.settings.models_dir)) from None
         except (UntrustedModelError, LocalModelError) as error:
             message = f"local model refused: {_one_line(error, 500)}"
             repeated, self.last_error = message == self.last_error, message

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.errors import PredictionDexError
 from core import artifacts
 from core.artifacts import ModelBundle, UntrustedModelError
 from core.config import STAGES, ConfigError, Settings, mask_uri
@@ -95,8 +96,17 @@ WAYS_OUT = (
 )
 
 
-class RegistryError(Exception):
+class RegistryError(PredictionDexError):
     """A registry operation failed or was refused; the message says what to do."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry did not answer in time or answered with an error (serving falls back)."""
+
+    default_hint = (
+        "Start the server (`docker compose up mlflow`, `make mlflow-ui`) or point "
+        "MLFLOW_TRACKING_URI at one that answers; predictions use the local fallback meanwhile."
+    )
 
 
 class PromotionConflict(RegistryError):
@@ -108,7 +118,19 @@ class NotRegisteredError(RegistryError):
 
 
 class NoModelError(RegistryError):
-    """No version holds the requested stage."""
+    """No version holds the requested stage.
+
+    Attributes:
+        stage: the stage asked for ("Production" or "Staging").
+        detail: why, without the ways out: "for <model>" or "(model '<model>' is not registered)".
+    """
+
+    default_hint = WAYS_OUT
+
+    def __init__(self, stage: str, detail: str, *, fallback_dir: str | None = None) -> None:
+        self.stage, self.detail = stage, detail
+        where = f", and no local fallback in {fallback_dir}" if fallback_dir else ""
+        super().__init__(f"No model found in stage '{stage}' {detail}{where}. {WAYS_OUT}")
 
 
 @dataclass(frozen=True)
@@ -258,24 +280,37 @@ def _get_or_create_experiment(client, settings: Settings) -> str:
 SERVER_CHECK_TIMEOUT_SECONDS = 5.0
 
 
-def _check_server_answers(settings: Settings) -> None:
-    """Fail in seconds, not minutes, when a tracking server is down (MLflow retries for ~4 min)."""
+def probe_server(uri: str, timeout: float) -> None:
+    """The one health probe: GET <uri>/health within `timeout` seconds.
+
+    Raises:
+        RegistryUnavailable: no answer in time, not reachable, or an HTTP status other than 200.
+    """
     import requests
 
-    uri = settings.tracking_uri.rstrip("/")
-    if not uri.startswith(("http://", "https://")):
-        return
+    url = f"{uri.rstrip('/')}/health"
     try:
-        answer = requests.get(f"{uri}/health", timeout=SERVER_CHECK_TIMEOUT_SECONDS)
-        problem = None if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        response = requests.get(url, timeout=(timeout, timeout), allow_redirects=False)
+    except requests.Timeout:
+        raise RegistryUnavailable(
+            f"{mask_uri(uri)} did not answer its health check within {timeout:.1f} s"
+        ) from None
     except requests.RequestException as error:
-        problem = type(error).__name__
-    if problem:
-        raise RegistryError(
-            f"MLflow not available at {mask_uri(uri)} ({problem}): start the server "
-            "(`docker compose up mlflow`, `make mlflow-ui`) or point MLFLOW_TRACKING_URI at one "
-            "that answers."
+        reason = type(error).__name__
+        if isinstance(error, requests.ConnectionError):
+            reason = "connection refused or unreachable"
+        raise RegistryUnavailable(f"{mask_uri(uri)} is not reachable ({reason})") from None
+    if response.status_code != 200:
+        raise RegistryUnavailable(
+            f"{mask_uri(uri)} answered its health check with HTTP {response.status_code}"
         )
+
+
+def _check_server_answers(settings: Settings) -> None:
+    """Fail in seconds, not minutes, when a tracking server is down (MLflow retries for ~4 min)."""
+    uri = settings.tracking_uri.rstrip("/")
+    if uri.startswith(("http://", "https://")):
+        probe_server(uri, SERVER_CHECK_TIMEOUT_SECONDS)
 
 
 def ensure_store(settings: Settings) -> str:
@@ -1069,10 +1104,7 @@ def resolve_version(
             registered = client.get_registered_model(name)
         except MlflowException as error:
             if _error_code(error) == "RESOURCE_DOES_NOT_EXIST":
-                raise NoModelError(
-                    f"No model found in stage '{stage_name}': model {name!r} is not registered. "
-                    f"{WAYS_OUT}"
-                ) from None
+                raise NoModelError(stage_name, f"(model {name!r} is not registered)") from None
             raise
         if version is not None:
             number = parse_version(version)
@@ -1088,7 +1120,7 @@ def resolve_version(
         else:
             number = _as_version(registered.aliases.get(alias))
             if number is None:
-                raise NoModelError(f"No model found in stage '{stage_name}' for {name}. {WAYS_OUT}")
+                raise NoModelError(stage_name, f"for {name}")
             model_version = client.get_model_version(name, str(number))
     aliases = _aliases_by_version(registered.aliases).get(number, ())
     return _version_info(model_version, aliases)

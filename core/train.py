@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from core.errors import PredictionDexError
 from core import artifacts
 from core.battle import check_level
 from core.config import ConfigError, Settings, setup_logging
@@ -62,7 +63,7 @@ DEFAULT_BATTLES = 200_000
 Progress = Callable[[str, float, str], None]
 
 
-class TrainingError(ValueError):
+class TrainingError(PredictionDexError, ValueError):
     """Invalid training input or a failed step; the message says what to do."""
 
 
