@@ -12,21 +12,17 @@ from streamlit.errors import StreamlitAuthError
 from app.auth import NotAllowed
 from core.artifacts import UntrustedModelError
 from core.config import ConfigError
-from core.dataset import DatasetError
-from core.pokedex import PokedexError
-from core.predict import LocalModelError
+from core.errors import PredictionDexError
 from core.registry import NoModelError, PromotionConflict, RegistryError, RegistryUnavailable
-from core.train import TrainingError
 
 logger = logging.getLogger("predictiondex.app")
 
 MAX_MESSAGE_CHARS = 1200
 
-# What to do, by kind of error (the core messages already say what went wrong).
-HINTS: tuple[tuple[type[BaseException], str], ...] = (
+# What to do in the dashboard, where it differs from the error's own hint (first match wins).
+PAGE_HINTS: tuple[tuple[type[BaseException], str], ...] = (
     (PromotionConflict, "(The page now shows the current state.)"),
-    (NoModelError, ""),
-    (NotAllowed, ""),
+    (RegistryUnavailable, "Predictions use the local fallback model meanwhile."),
     (
         RegistryError,
         "Check that the tracking store in the sidebar is reachable (MLFLOW_TRACKING_URI); "
@@ -37,27 +33,30 @@ HINTS: tuple[tuple[type[BaseException], str], ...] = (
         "This model was refused and will not be loaded: retrain it on the Train page or "
         "re-export the local model with `python -m core.predict export`.",
     ),
-    (LocalModelError, ""),
-    (RegistryUnavailable, "Predictions use the local fallback model meanwhile."),
     (ConfigError, "Fix the environment variable and restart the dashboard."),
     (
         StreamlitAuthError,
         "Sign-in needs Authlib (pip install Authlib) and an [auth] section in "
         ".streamlit/secrets.toml; without them the dashboard runs in single-user mode.",
     ),
-    (TrainingError, ""),
-    (DatasetError, ""),
-    (PokedexError, ""),
 )
-USER_ERRORS: tuple[type[BaseException], ...] = tuple(kind for kind, _ in HINTS)
+USER_ERRORS: tuple[type[BaseException], ...] = (PredictionDexError, NotAllowed, StreamlitAuthError)
+
+
+def _hint(error: BaseException) -> str:
+    if isinstance(error, NoModelError):
+        return ""  # its message already lists the ways out
+    page = next((hint for kind, hint in PAGE_HINTS if isinstance(error, kind)), "")
+    if page or not isinstance(error, PredictionDexError):
+        return page
+    return error.hint
 
 
 def friendly_message(error: BaseException) -> str:
     """One readable paragraph for an error: what happened and what to do."""
     text = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, USER_ERRORS):
-        hint = next(hint for kind, hint in HINTS if isinstance(error, kind))
-        message = f"{text} {hint}".strip()
+        message = f"{text} {_hint(error)}".strip()
     else:
         message = (
             f"Unexpected error ({type(error).__name__}): {text[:300]}. Nothing was changed by "
