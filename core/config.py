@@ -11,9 +11,10 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+
 from core.errors import PredictionDexError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,23 @@ def _read_stage(env: dict[str, str]) -> Stage:
     )
 
 
+# The variable behind each Settings field: what from_env reads and to_env writes.
+ENV_VARIABLES = {
+    "tracking_uri": "MLFLOW_TRACKING_URI",
+    "experiment_name": "MLFLOW_EXPERIMENT_NAME",
+    "use_registry": "USE_MLFLOW_REGISTRY",
+    "model_name": "MLFLOW_MODEL_NAME",
+    "model_stage": "MLFLOW_MODEL_STAGE",
+    "promotion_threshold": "PROMOTION_THRESHOLD",
+    "registry_ttl_seconds": "PREDICTIONDEX_REGISTRY_TTL",
+    "registry_timeout_seconds": "PREDICTIONDEX_REGISTRY_TIMEOUT",
+    "models_dir": "PREDICTIONDEX_MODELS_DIR",
+    "artifacts_dir": "PREDICTIONDEX_ARTIFACTS_DIR",
+    "mlflow_ui_url": "MLFLOW_UI_URL",
+    "approvers": "PREDICTIONDEX_APPROVERS",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """The configuration of one process (DESIGN §7), plus serving and UI knobs."""
@@ -120,6 +138,30 @@ class Settings:
             mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "").strip() or ui_url_for(tracking_uri),
             approvers=approvers,
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that `Settings.from_env()` reads back to these settings.
+
+        Returns:
+            One entry per field (DESIGN §7 names, see `ENV_VARIABLES`): booleans as
+            "true"/"false", floats in their shortest exact form, paths as strings, approvers
+            comma-joined. `Settings.from_env(settings.to_env()) == settings` for any settings
+            `from_env` can produce; a value it refuses (e.g. a threshold above 1) raises
+            ConfigError when read back, as it would from the shell.
+        """
+        env: dict[str, str] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, float):
+                text = repr(value)
+            elif isinstance(value, tuple):
+                text = ",".join(value)
+            else:
+                text = str(value)
+            env[ENV_VARIABLES[item.name]] = text
+        return env
 
     @property
     def is_embedded(self) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +12,14 @@ import pytest
 
 from core.config import (
     DEFAULT_ARTIFACTS_DIR,
+    ENV_VARIABLES,
     MODELS_DIR,
     PROJECT_ROOT,
     ConfigError,
     Settings,
     mask_uri,
 )
+from tests.cli import run_cli, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,6 +165,70 @@ def test_settings_are_frozen() -> None:
         settings.model_name = "other"  # type: ignore[misc]
 
 
+# One value other than the default for every field, as from_env would produce it.
+NON_DEFAULT: dict[str, Any] = {
+    "tracking_uri": "postgresql+psycopg2://mlflow:s3cr3t@db:5432/mlflow",
+    "experiment_name": "exp with spaces, commas and é",
+    "use_registry": False,
+    "model_name": "other_model",
+    "model_stage": "Staging",
+    "promotion_threshold": 0.1 + 0.2,  # 0.30000000000000004: floats must survive exactly
+    "registry_ttl_seconds": 0.0,
+    "registry_timeout_seconds": 59.75,
+    "models_dir": Path("relative/models"),
+    "artifacts_dir": Path("/srv/mlartifacts"),
+    "mlflow_ui_url": "https://mlflow.example.com/ui",
+    "approvers": ("a@y.com", "b@x.com"),
+}
+
+
+def test_non_default_values_cover_every_field() -> None:
+    """A field added to Settings must get a variable and a round-trip case here."""
+    names = {item.name for item in dataclasses.fields(Settings)}
+    assert set(NON_DEFAULT) == names == set(ENV_VARIABLES)
+    defaults = Settings()
+    assert all(getattr(defaults, name) != value for name, value in NON_DEFAULT.items())
+
+
+@pytest.mark.parametrize("field", sorted(NON_DEFAULT))
+def test_to_env_round_trips_each_field(field: str) -> None:
+    """from_env(to_env()) gives back equal settings, one non-default field at a time."""
+    settings = dataclasses.replace(Settings.from_env({}), **{field: NON_DEFAULT[field]})
+    env = settings.to_env()
+    assert set(env) == set(ENV_VARIABLES.values())
+    assert all(isinstance(value, str) for value in env.values())
+    assert Settings.from_env(env) == settings
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        Settings.from_env({}),
+        Settings(**NON_DEFAULT),
+        Settings(tracking_uri="http://127.0.0.1:5000", approvers=("solo@x.com",)),
+    ],
+    ids=["defaults", "all-non-default", "server"],
+)
+def test_to_env_round_trips_whole_settings(settings: Settings) -> None:
+    """Every field at once, and a server URI whose UI link differs from the default one."""
+    assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_to_env_reaches_a_child_process(tmp_path: Path) -> None:
+    """A real child process given to_env() as its environment reads the same settings."""
+    settings = Settings(**NON_DEFAULT)
+    code = "from core.config import Settings; print(repr(Settings.from_env()))"
+    result = run_python(["-c", code], settings, _quiet_home(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(settings)
+
+
+def test_to_env_of_a_refused_value_is_refused_when_read_back() -> None:
+    """A value from_env refuses (set by hand on the dataclass) fails read-back, naming it."""
+    with pytest.raises(ConfigError, match="PROMOTION_THRESHOLD"):
+        Settings.from_env(Settings(promotion_threshold=1.5).to_env())
+
+
 @pytest.mark.parametrize(
     ("uri", "secret", "kept"),
     [
@@ -202,28 +266,11 @@ def test_mask_uri_leaves_uris_without_credentials(uri: str) -> None:
     assert mask_uri(uri) == uri
 
 
-def _run_python(code: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-B", "-c", code],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("MLFLOW_", "PREDICTIONDEX_"))
-        and name not in ("USE_MLFLOW_REGISTRY", "PROMOTION_THRESHOLD")
-    }
+def _quiet_home(tmp_path: Path) -> dict[str, str]:
+    """HOME in tmp_path (nothing may be written there) and no bytecode files."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env.update(PYTHONPATH=str(ROOT), HOME=str(home), PYTHONDONTWRITEBYTECODE="1", **extra)
-    return env
+    return {"HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def test_import_has_no_side_effects(tmp_path: Path) -> None:
@@ -244,7 +291,7 @@ print(json.dumps({
     "uri": settings.tracking_uri,
 }))
 """
-    result = _run_python(code, work, _child_env(tmp_path))
+    result = run_python(["-B", "-c", code], env=_quiet_home(tmp_path), cwd=work)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report == {"heavy": [], "handlers": 0, "uri": f"sqlite:///{ROOT / 'mlflow.db'}"}
@@ -258,19 +305,13 @@ print(json.dumps({
 
 def test_cli_show_masks_the_password(tmp_path: Path) -> None:
     """`python -m core.config show` prints the effective settings without the password."""
-    env = _child_env(
-        tmp_path,
-        MLFLOW_TRACKING_URI="postgresql://mlflow:hunter2@db:5432/mlflow",
-        MLFLOW_MODEL_STAGE="staging",
+    settings = Settings.from_env(
+        {
+            "MLFLOW_TRACKING_URI": "postgresql://mlflow:hunter2@db:5432/mlflow",
+            "MLFLOW_MODEL_STAGE": "staging",
+        }
     )
-    result = subprocess.run(
-        [sys.executable, "-B", "-m", "core.config", "show"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("core.config", ["show"], settings, _quiet_home(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout + result.stderr
     assert "tracking_uri: postgresql://mlflow:***@db:5432/mlflow" in result.stdout
@@ -279,15 +320,8 @@ def test_cli_show_masks_the_password(tmp_path: Path) -> None:
 
 def test_cli_reports_a_bad_variable(tmp_path: Path) -> None:
     """A bad variable makes the CLI exit 2 with the variable's name, not a traceback."""
-    env = _child_env(tmp_path, PROMOTION_THRESHOLD="lots")
-    result = subprocess.run(
-        [sys.executable, "-B", "-m", "core.config", "show"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"PROMOTION_THRESHOLD": "lots", **_quiet_home(tmp_path)}
+    result = run_cli("core.config", ["show"], env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "PROMOTION_THRESHOLD" in result.stderr
     assert "Traceback" not in result.stderr
