@@ -30,8 +30,8 @@ def _version(value: Any) -> Any:
 
 
 def _expected(version: Any) -> Any:
-    """What the user saw holding the stage: a version, or 'none' (so a race is still caught)."""
-    return "none" if version is None or version == "" or version == 0 else _version(version)
+    """What the user saw holding the stage: a version, or None for "nobody" (a race is caught)."""
+    return None if version is None or version == "" or version == 0 else _version(version)
 
 
 def _clean_reason(reason: Any) -> str:
@@ -61,15 +61,17 @@ def promote(
         cache.clear_registry_caches(settings)
         raise
     cache.clear_registry_caches(settings)
-    if not result.get("changed", True):
+    if not result.changed:
         return f"Version {version} already holds {stage}: nothing to change."
-    previous = result.get("previous_version")
+    previous = result.previous_version
     was = f" (was v{previous})" if previous is not None else ""
     return f"Version {version} is now {stage}{was}."
 
 
-def rollback(settings: Settings, reason: str, expected_current: int | None) -> str:
-    """Move Production back to the version that held it before; returns a message."""
+def rollback(
+    settings: Settings, reason: str, expected_current: int | None, target: int | None = None
+) -> str:
+    """Move Production back to `target` (an earlier holder), or one holder back; a message."""
     user = auth.require_approver(settings, "roll back Production")
     reason = _clean_reason(reason)
     tracker = cache.get_tracker(settings)
@@ -79,12 +81,13 @@ def rollback(settings: Settings, reason: str, expected_current: int | None) -> s
             reason=reason,
             user=user.audit_name,
             expected_current=_expected(expected_current),
+            to=None if target is None else _version(target),
         )
     except PromotionConflict:
         cache.clear_registry_caches(settings)
         raise
     cache.clear_registry_caches(settings)
-    return f"Rolled back: Production is v{result['version']} again (was v{expected_current})."
+    return f"Rolled back: Production is v{result.version} again (was v{result.previous_version})."
 
 
 def set_description(settings: Settings, version: int, text: str) -> str:
@@ -110,7 +113,9 @@ def run_pending(settings: Settings, pending: Any) -> str:
             pending.get("reason", ""),
             pending.get("expected_current"),
         )
-    return rollback(settings, pending.get("reason", ""), pending.get("expected_current"))
+    return rollback(
+        settings, pending.get("reason", ""), pending.get("expected_current"), pending.get("target")
+    )
 
 
 def current_training() -> jobs.TrainingJob | None:

@@ -6,6 +6,9 @@ import math
 
 import pandas as pd
 
+from core.registry import audit as registry_audit
+from core.registry.audit import AuditEntry, EarlierHolder
+
 # Metrics a person may chart: column of compare_models -> label.
 METRIC_LABELS: dict[str, str] = {
     "accuracy": "Test accuracy",
@@ -92,16 +95,46 @@ def holder(versions: pd.DataFrame, stage: str) -> int | None:
     return int(rows.iloc[0]) if len(rows) else None
 
 
-def previous_holder(audit: pd.DataFrame, stage: str, current: int | None) -> int | None:
-    """The version a rollback would restore: where the action that installed `current` came from."""
+def audit_entries(audit: pd.DataFrame) -> list[AuditEntry]:
+    """The audit table (core's audit_log / audit_frame) back as core's typed entries."""
+    return [
+        AuditEntry(
+            seq=int(row["seq"]),
+            time=pd.Timestamp(row["time"]).to_pydatetime(),
+            user=str(row["user"]),
+            action=str(row["action"]),
+            stage=str(row["stage"]),
+            from_version=None if pd.isna(row["from_version"]) else int(row["from_version"]),
+            to_version=None if pd.isna(row["to_version"]) else int(row["to_version"]),
+            reason=str(row["reason"]),
+            status=str(row["status"]),
+        )
+        for _, row in audit.iterrows()
+    ]
+
+
+def previous_holder(
+    audit: pd.DataFrame, stage: str, current: int | None, existing: set[int] | None = None
+) -> int | None:
+    """The version a rollback would restore (core.registry.audit's one rule), or None.
+
+    `existing`: the version numbers that still exist (others are skipped); None = all.
+    """
     if current is None or audit.empty:
         return None
-    done = audit[(audit["status"] == "ok") & (audit["stage"] == stage)]
-    installing = done[done["to_version"] == current]
-    if installing.empty:
-        return None
-    previous = installing.iloc[-1]["from_version"]
-    return None if pd.isna(previous) else int(previous)
+    return registry_audit.previous_holder(
+        audit_entries(audit), stage, current, lambda v: existing is None or v in existing
+    )
+
+
+def earlier_holders(
+    audit: pd.DataFrame, stage: str, current: int | None, existing: set[int] | None = None
+) -> list[EarlierHolder]:
+    """Every earlier holder of the stage, most recent first, with when/who/why (for a picker)."""
+    if current is None or audit.empty:
+        return []
+    rows = registry_audit.earlier_holders(audit_entries(audit), stage, current)
+    return [row for row in rows if existing is None or row.version in existing]
 
 
 def metric_deltas(versions: pd.DataFrame, version: int, reference: int) -> dict[str, dict]:

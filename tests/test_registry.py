@@ -123,7 +123,7 @@ def test_full_workflow(tracker, model_name, tmp_path, store):
     assert run.data.tags["manifest_sha256"] == info.manifest_sha256
 
     first = tracker.promote_to_production(model_name, v1, reason="first model", user="ana")
-    assert first["changed"] and first["previous_version"] is None
+    assert first.changed and first.previous_version is None
 
     v2, _ = train_and_register(tracker, model_name, tmp_path, accuracy=0.91, seed=2)
     assert v2 == 2
@@ -144,7 +144,7 @@ def test_full_workflow(tracker, model_name, tmp_path, store):
     }
 
     back = tracker.rollback(model_name, reason="v2 misbehaves", user="ana")
-    assert back["version"] == 1 and back["previous_version"] == 2
+    assert back.version == 1 and back.previous_version == 2
     frame = tracker.compare_models(model_name)
     assert dict(zip(frame["version"], frame["stage"], strict=True)) == {
         2: "Archived",
@@ -264,7 +264,7 @@ def test_bad_model_names_are_refused(tracker, name):
 def test_stale_expectation_is_a_conflict_not_an_overwrite(tracker, model_name, tmp_path):
     for seed in (1, 2, 3):
         train_and_register(tracker, model_name, tmp_path, seed=seed)
-    tracker.promote_to_production(model_name, 1, expected_current="none")
+    tracker.promote_to_production(model_name, 1, expected_current=None)
     tracker.promote_to_production(model_name, 2, expected_current=1, user="ana")
     with pytest.raises(PromotionConflict, match="Production is now v2"):
         tracker.promote_to_production(model_name, 3, expected_current=1, user="ben")
@@ -285,7 +285,7 @@ def test_promoting_the_current_version_is_a_no_op(tracker, model_name, tmp_path)
     version, _ = train_and_register(tracker, model_name, tmp_path)
     tracker.promote_to_production(model_name, version)
     result = tracker.promote_to_production(model_name, version)
-    assert result["changed"] is False
+    assert result.changed is False
     assert len(tracker.audit_log(model_name)) == 1
 
 
@@ -296,7 +296,7 @@ def test_promote_best_model_respects_the_threshold(tracker, model_name, tmp_path
     train_and_register(tracker, model_name, tmp_path, accuracy=0.88, seed=2)
     train_and_register(tracker, model_name, tmp_path, accuracy=0.86, seed=3)
     result = tracker.promote_best_model(model_name, threshold=0.85)
-    assert result is not None and result["version"] == 2
+    assert result is not None and result.version == 2
     assert tracker.current_version(model_name) == 2
 
 

@@ -1,0 +1,105 @@
+"""`python -m core.registry {list,compare,promote VERSION,rollback [--to VERSION],audit,doctor}`.
+
+Exit codes: 0 done, 1 doctor found problems, 2 refused or failed (one `error:` line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import pandas as pd
+
+from core.errors import PredictionDexError
+from core.registry.checks import parse_version
+from core.registry.errors import RegistryError
+from core.registry.promotion import ANY, PromotionResult
+from core.registry.tracker import MLflowTracker
+
+
+def _print_frame(frame: pd.DataFrame) -> None:
+    if frame.empty:
+        print("(none)")
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(frame.to_string(index=False))
+
+
+def _expected(text: str | None):
+    """--expect: absent = don't check; "none"/"0"/"-" = nobody holds it; else a version."""
+    if text is None:
+        return ANY
+    if text.strip().lower() in {"0", "none", "-"}:
+        return None
+    return parse_version(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.registry")
+    parser.add_argument(
+        "command", choices=["list", "compare", "promote", "rollback", "audit", "doctor"]
+    )
+    parser.add_argument("version", nargs="?", help="the version to promote")
+    parser.add_argument("--to", default=None, help="rollback: an earlier Production version")
+    parser.add_argument("--reason", default="")
+    parser.add_argument("--stage", default="Production", help="Production or Staging")
+    parser.add_argument("--expect", default=None, help="the version you believe holds the stage")
+    parser.add_argument("--user", default=None)
+    parser.add_argument("--model", default=None, help="registered model name (MLFLOW_MODEL_NAME)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    from core.config import setup_logging
+
+    args = _parser().parse_args(argv)
+    setup_logging(logging.WARNING)
+    try:
+        return _run(args)
+    except PredictionDexError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    tracker = MLflowTracker()
+    # `--model ""` is an (invalid) name, not "use the default".
+    model_name = tracker.settings.model_name if args.model is None else args.model
+    if args.command == "list":
+        frame = tracker.compare_table(model_name)
+        _print_frame(frame[["version", "stage", "accuracy", "model_type", "created_at"]])
+    elif args.command == "compare":
+        frame = tracker.compare_table(model_name)
+        _print_frame(frame.drop(columns=["manifest_sha256", "run_id", "status"]))
+    elif args.command == "promote":
+        if args.version is None:
+            raise RegistryError("promote needs a version: python -m core.registry promote 3")
+        _print_action(tracker.promote(
+            model_name, args.version, reason=args.reason, user=args.user,
+            expected_current=_expected(args.expect), stage=args.stage,
+        ))  # fmt: skip
+    elif args.command == "rollback":
+        _print_action(tracker.rollback(
+            model_name, to=args.to, reason=args.reason, user=args.user,
+            expected_current=_expected(args.expect), stage=args.stage,
+        ))  # fmt: skip
+    elif args.command == "audit":
+        _print_frame(tracker.audit_frame(model_name).drop(columns=["seq"]))
+    else:
+        problems = tracker.doctor(model_name)
+        for problem in problems:
+            print(f"problem: {problem}")
+        if problems:
+            return 1
+        print(f"{model_name}: no inconsistencies found")
+    return 0
+
+
+def _print_action(result: PromotionResult) -> None:
+    if not result.changed:
+        print(f"{result.model_name} v{result.version} already holds {result.stage}")
+        return
+    was = f" (was v{result.previous_version})" if result.previous_version is not None else ""
+    print(f"{result.model_name} v{result.version} is now {result.stage}{was}")

@@ -1,0 +1,114 @@
+"""`doctor`: inconsistencies between runs, versions, artifacts, aliases and the audit trail."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from core import artifacts
+from core.artifacts import UntrustedModelError
+from core.config import STAGES
+from core.registry import audit
+from core.registry.checks import LOCK_SUFFIX, MANIFEST_TAG, as_version, validate_model_name
+from core.registry.download import download_source
+from core.registry.errors import NotRegisteredError
+from core.registry.lock import lock_age
+from core.registry.store import Store, translate
+from core.registry.versions import all_versions, get_registered
+
+
+def doctor(store: Store, model_name: str) -> list[str]:
+    """One sentence per problem found (empty when all is consistent).
+
+    Raises:
+        RegistryError: invalid name or the store failed (StoreError for a store fault).
+    """
+    name = validate_model_name(model_name)
+    problems: list[str] = []
+    with translate("check the registry", store.settings):
+        try:
+            registered = get_registered(store.client, name)
+            versions = all_versions(store.client, name)
+        except NotRegisteredError:
+            registered, versions = None, []
+        problems.extend(_unregistered_runs(store, name, {v.run_id for v in versions}))
+        broken: dict[int, str] = {}
+        for version in versions:
+            why = _check_version_artifacts(store, version)
+            if why:
+                broken[int(version.version)] = why
+                problems.append(f"{name} v{version.version}: {why}")
+        if registered is not None:
+            problems.extend(_check_aliases(registered, versions, broken))
+        age = lock_age(store.client, name)
+        if age is not None and age > store.lock_stale_seconds:
+            problems.append(
+                f"promotion lock {name}{LOCK_SUFFIX} is {age:.0f} s old (a crashed "
+                "promotion); the next promotion breaks it"
+            )
+    return problems
+
+
+def _unregistered_runs(store: Store, name: str, registered_runs: set[str]) -> list[str]:
+    from mlflow.entities import ViewType
+
+    problems, token = [], None
+    while True:
+        page = store.client.search_runs(
+            [store.experiment_id],
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            run_id = run.info.run_id
+            if (
+                run.data.tags.get(MANIFEST_TAG)
+                and run_id not in registered_runs
+                and not store.client.search_model_versions(f"run_id='{run_id}'")
+            ):
+                problems.append(
+                    f"run {run_id} ({run.info.run_name}, {run.info.status}) has "
+                    f"a model but no registered version of {name}"
+                )
+        token = page.token
+        if not token:
+            return problems
+
+
+def _check_version_artifacts(store: Store, version) -> str | None:
+    expected = version.tags.get(MANIFEST_TAG)
+    if not expected:
+        return f"no {MANIFEST_TAG} tag (registered outside PredictionDex?)"
+    try:
+        with tempfile.TemporaryDirectory(prefix="predictiondex-doctor-") as tmp:
+            local = download_source(version.source, Path(tmp), store.settings)
+            artifacts.verify_model_dir(local, expected)
+    except UntrustedModelError as error:
+        return str(error)
+    except Exception as error:  # missing or unreadable artifacts
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        return f"artifacts missing or unreadable ({first[:200]})"
+    return None
+
+
+def _check_aliases(registered, versions, broken: dict[int, str]) -> list[str]:
+    problems = []
+    existing = {int(v.version) for v in versions}
+    for alias, value in registered.aliases.items():
+        number = as_version(value)
+        if number not in existing:
+            problems.append(f"alias {alias} points to v{value}, which does not exist")
+        elif number in broken:
+            problems.append(f"alias {alias} points to v{number}, which is broken")
+    entries = [entry for entry in audit.parse_entries(registered.tags) if entry.done]
+    for stage in STAGES:
+        alias_version = as_version(registered.aliases.get(stage.lower()))
+        last = next((e for e in reversed(entries) if e.stage == stage), None)
+        if last is not None and last.to_version != alias_version:
+            problems.append(
+                f"alias {stage.lower()} is v{alias_version} but the audit trail's last "
+                f"{stage} action installed v{last.to_version} (changed outside "
+                "PredictionDex, or a promotion was interrupted)"
+            )
+    return problems
