@@ -1,0 +1,153 @@
+"""The API's request and response bodies (pydantic): validated once, at the edge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.settings import MAX_BATCH_ROWS, MAX_MOVES, MAX_NAME_CHARS
+from core.pokedex import MAX_LEVEL, MIN_LEVEL
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL, description="1..100")]
+Moves = Annotated[
+    list[Name] | None,
+    Field(max_length=MAX_MOVES, description="up to 4 damaging moves; omitted = the best 4"),
+]
+Source = Literal["registry", "local"]
+
+
+class MatchupRequest(BaseModel):
+    """One battle to predict: two Pokémon, their levels and (optionally) their moves."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"pokemon_a": "Pikachu", "pokemon_b": "Onix"}]},
+    )
+
+    pokemon_a: Name = Field(description="Pokémon A, forgiving: 'Mr. Mime', 'mr-mime'")
+    pokemon_b: Name = Field(description="Pokémon B")
+    level_a: Level = 50
+    level_b: Level = 50
+    moves_a: Moves = None
+    moves_b: Moves = None
+
+
+class PredictRequest(MatchupRequest):
+    """A matchup, plus whether to explain the answer (costs a few milliseconds more)."""
+
+    explain: bool = False
+
+
+class BatchRequest(BaseModel):
+    """Up to 10,000 matchups; each row is checked on its own, so one bad row fails alone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ROWS,
+        description="objects with the fields of POST /predict (without explain)",
+    )
+
+
+class Served(BaseModel):
+    """Which model answered: present in every answer (and as X-Model-* headers)."""
+
+    model_name: str | None
+    model_version: str | None
+    source: Source
+    model_type: str
+
+
+class Contribution(BaseModel):
+    """How much one feature pushed the prediction (log-odds for XGBoost)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    feature: str
+    value: float
+    contribution: float
+
+
+class PredictResponse(Served):
+    """Who wins, how sure, with what, and (when asked) why."""
+
+    pokemon_a: str
+    pokemon_b: str
+    name_a: str
+    name_b: str
+    winner: str
+    winner_id: str
+    p_a_wins: float = Field(description="P(A wins), 0..1")
+    level_a: int
+    level_b: int
+    moves_a: list[str]
+    moves_b: list[str]
+    contributions: list[Contribution] | None = Field(
+        default=None, description="only with explain=true"
+    )
+
+
+class FieldProblem(BaseModel):
+    """One invalid field and what to do about it."""
+
+    field: str
+    problem: str
+    what_to_do: str
+
+
+class ErrorBody(BaseModel):
+    """Why a request (or one batch row) was refused, and what to do."""
+
+    kind: str
+    message: str
+    hint: str = ""
+    fields: list[FieldProblem] = []
+
+
+class BatchRow(BaseModel):
+    """One batch row's answer: a prediction, or its error."""
+
+    index: int
+    ok: bool
+    prediction: PredictResponse | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResponse(Served):
+    """One answer per row, in order; all rows answered by the same model version."""
+
+    count: int
+    succeeded: int
+    failed: int
+    results: list[BatchRow]
+
+
+class MatrixResponse(Served):
+    """P(row Pokémon beats column Pokémon) with default movesets; null on the diagonal."""
+
+    level: int
+    pokemon: list[str]
+    names: list[str]
+    p_row_wins: list[list[float | None]]
+
+
+class ModelResponse(Served):
+    """The model serving now and the metrics recorded when it was trained."""
+
+    stage: str
+    loaded_at: str
+    fallback_reason: str | None
+    registry_ttl_seconds: float
+    metrics: dict[str, float | int | None]
+
+
+class ReadyResponse(BaseModel):
+    """Whether a model is loaded (503 with the reason if not)."""
+
+    ready: bool
+    reason: str | None = None
+    model_version: str | None = None
+    source: Source | None = None
