@@ -524,3 +524,125 @@ def test_no_forbidden_mlflow_calls_in_the_code():
         if name in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_rollbacks_walk_back_through_the_production_history(tracker, model_name, tmp_path):
+    for seed in (1, 2, 3, 4):
+        train_and_register(tracker, model_name, tmp_path, seed=seed)
+        tracker.promote_to_production(model_name, seed, reason=f"release {seed}", user="ana")
+    assert [row.version for row in tracker.earlier_holders(model_name)] == [3, 2, 1]
+    assert tracker.earlier_holders(model_name)[0].reason == "release 3"
+    steps = [tracker.rollback(model_name, reason=f"back {i}", user="ben") for i in range(3)]
+    assert [(s.version, s.previous_version, s.action) for s in steps] == [
+        (3, 4, "rollback"),
+        (2, 3, "rollback"),
+        (1, 2, "rollback"),
+    ]
+    with pytest.raises(RegistryError, match="no earlier Production"):
+        tracker.rollback(model_name)  # never forward
+    # Undoing a rollback is a promotion; then --to picks an earlier holder directly.
+    tracker.promote(model_name, 4, reason="v4 fixed", expected_current=1)
+    assert [row.version for row in tracker.earlier_holders(model_name)] == [1]
+    for version in (2, 3):
+        tracker.promote(model_name, version)
+    tracker.promote(model_name, 4, reason="again")
+    with pytest.raises(RegistryError, match=r"Earlier holders: v3, v2, v1"):
+        tracker.rollback(model_name, to=5)
+    result = tracker.rollback(model_name, to=2, reason="pick v2")
+    assert (result.version, result.previous_version, result.changed) == (2, 4, True)
+    # The history is now v1, v4, v2: the next rollback goes to v4, then v1.
+    assert [row.version for row in tracker.earlier_holders(model_name)] == [4, 1]
+    entries = tracker.audit(model_name)
+    assert isinstance(entries[0], registry.AuditEntry)
+    assert [(e.action, e.from_version, e.to_version) for e in entries if e.done][-5:] == [
+        ("promote", 1, 4),
+        ("promote", 4, 2),
+        ("promote", 2, 3),
+        ("promote", 3, 4),
+        ("rollback", 4, 2),
+    ]
+
+
+def test_rollback_skips_versions_that_no_longer_exist(tracker, model_name, tmp_path):
+    for seed in (1, 2, 3):
+        train_and_register(tracker, model_name, tmp_path, seed=seed)
+        tracker.promote_to_production(model_name, seed)
+    tracker.client.delete_model_version(model_name, "2")
+    assert [row.version for row in tracker.earlier_holders(model_name)] == [1]
+    assert tracker.rollback(model_name).version == 1
+    tracker.promote(model_name, 3)
+    with pytest.raises(RegistryError, match="did not hold Production before"):
+        tracker.rollback(model_name, to=2)  # deleted: no longer offered
+
+
+def test_any_and_none_expectations(tracker, model_name, tmp_path):
+    train_and_register(tracker, model_name, tmp_path, seed=1)
+    train_and_register(tracker, model_name, tmp_path, seed=2)
+    with pytest.raises(PromotionConflict):
+        tracker.promote(model_name, 1, expected_current=2)  # v2 does not hold it: nobody does
+    assert tracker.promote(model_name, 1, expected_current=None).changed
+    with pytest.raises(PromotionConflict, match="Production is now v1"):
+        tracker.promote(model_name, 2, expected_current=None)
+    assert tracker.promote(model_name, 2, expected_current=registry.ANY).previous_version == 1
+
+
+def test_rollback_cli_with_to(store, tracker, model_name, tmp_path, monkeypatch, capsys):
+    for seed in (1, 2, 3, 4):
+        train_and_register(tracker, model_name, tmp_path, seed=seed)
+        tracker.promote_to_production(model_name, seed)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+    monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(store.artifacts_dir))
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"exp_{model_name}")
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", model_name)
+    assert registry.main(["rollback", "--to", "2", "--reason", "cli"]) == 0
+    assert "v2 is now Production (was v4)" in capsys.readouterr().out
+    assert registry.main(["rollback", "--to", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Earlier holders: v1" in err
+    assert tracker.current_version(model_name) == 2
+
+
+def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):
+    """The guide's Python, word for word, against a tmp SQLite store (imports adapted only)."""
+    store = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifacts_dir=tmp_path / "art")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+    monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(store.artifacts_dir))
+    MLflowTracker(settings=store)  # create the store
+    seed_tracker = MLflowTracker(experiment_name="battle_winner_production")
+    for seed in (1, 2):
+        train_and_register(seed_tracker, "battle_winner_predictor", tmp_path, seed=seed)
+    # Scenario 1: register the active run's model, promote it above the threshold.
+    tracker = MLflowTracker(experiment_name="battle_winner_production")
+    X, y = make_data(seed=3)
+    folder = tmp_path / "m3"
+    sha = artifacts.write_model_dir(
+        xgboost.XGBClassifier(n_estimators=3).fit(X, y), "xgboost", {"feature_columns": COLUMNS},
+        folder,
+    )  # fmt: skip
+    tracker.start_run(run_name="train_model_v4")
+    tracker.log_model_dir(folder, sha)
+    model_name, accuracy, metrics = "xgboost", 0.9, {"test_accuracy": 0.9}
+    version_number = tracker.register_model(
+        model_name="battle_winner_predictor", description=f"{model_name} - Accuracy: {accuracy:.4f}"
+    )
+    if version_number and metrics["test_accuracy"] >= 0.85:
+        tracker.promote_to_production("battle_winner_predictor", version_number)
+        print("✅ Model promoted to Production")
+    tracker.end_run()
+    model_bundle = load_model_from_registry(
+        model_name="battle_winner_predictor",
+        stage="Production",  # or "Staging"
+    )
+    # Scenario 2: compare and promote by hand.
+    tracker = MLflowTracker(experiment_name="battle_winner_production")
+    tracker.start_run(run_name="model_comparison")
+    df = tracker.compare_models("battle_winner_predictor")
+    print(df)
+    tracker.promote_to_production("battle_winner_predictor", version=2)
+    tracker.end_run()
+    # Scenario 3: go back to the previous version.
+    tracker.promote_to_production("battle_winner_predictor", version=2)
+
+    assert version_number == 3 and model_bundle[1].version == 3
+    assert list(df["version"]) == [3, 2, 1] and df.loc[0, "stage"] == "Production"
+    assert tracker.current_version("battle_winner_predictor") == 2
