@@ -1,10 +1,10 @@
-"""Battle datasets: scenarios, seeded random matchups, the split by matchup, the oracle.
+"""Battle datasets: scenarios, seeded random matchups, levels, the split by matchup.
 
 Scenarios (as in the original project): `best_move` (both sides use their default moveset and
 play their best move), `random_move` (B plays a random move of its default moveset each turn),
 `all_combinations` (random movesets from the learnset on both sides, best move played), and `all`
 (an even mix). The split is by matchup: the unordered pair {A, B} is in train or test, never both.
-The oracle accuracy mean(max(p, 1 - p)) is the best any model can reach on sampled labels.
+The oracle (the best accuracy any model can reach on sampled labels) lives in core/evaluate.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from core.errors import PredictionDexError
 from core.battle import (
     MAX_MOVES,
     BattleArrays,
@@ -31,6 +30,7 @@ from core.battle import (
     default_moves_indices,
     simulate_arrays,
 )
+from core.errors import PredictionDexError
 from core.pokedex import Pokedex, PokedexError, load_pokedex
 
 Scenario = Literal["best_move", "random_move", "all_combinations", "all"]
@@ -132,6 +132,48 @@ def check_battle_count(n_battles: object) -> int:
     return int(n_battles)
 
 
+@dataclass(frozen=True)
+class LevelRange:
+    """The levels of a dataset: one level (`low == high`) or an inclusive range, each 1..100.
+
+    Build it with `LevelRange.of(50)`, `LevelRange.of((40, 60))` or `LevelRange.of("40-60")`;
+    a bad level raises PokedexError (out of 1..100) and an empty range DatasetError.
+    """
+
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "low", check_level(self.low))
+        object.__setattr__(self, "high", check_level(self.high))
+        if self.low > self.high:
+            raise DatasetError(
+                f"Level range {self.low}-{self.high} is empty: give the lower level first."
+            )
+
+    @classmethod
+    def of(cls, value: LevelRange | int | str | tuple[int, int] | list[int]) -> LevelRange:
+        """A LevelRange from a level, a (low, high) pair or text such as '50' or '40-60'."""
+        if isinstance(value, LevelRange):
+            return value
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                raise DatasetError("A level range is two levels (low, high), e.g. 40-60.")
+            return cls(value[0], value[1])
+        if isinstance(value, str) and "-" in value.strip().strip("-"):
+            low, high = value.split("-", 1)
+            return cls(low, high)  # type: ignore[arg-type]  # check_level converts text
+        return cls(value, value)  # type: ignore[arg-type]
+
+    @property
+    def single(self) -> bool:
+        """True when the range is one level."""
+        return self.low == self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.single else f"{self.low}-{self.high}"
+
+
 def _random_moves(dex: Pokedex, attacker: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n, 4) up to four distinct learnset moves per row, uniformly at random, -1 for none."""
     known = (dex.learnset_matrix >= 0).sum(axis=1)[attacker]
@@ -157,7 +199,7 @@ def generate_dataset(
     n_battles: int,
     seed: int = 0,
     scenario: Scenario = "all",
-    level: int | tuple[int, int] = 50,
+    level: LevelRange | int | tuple[int, int] = 50,
     roster: str = "letsgo",
 ) -> BattleDataset:
     """Simulate n_battles random matchups (A != B, both orders) of a scenario, seeded."""
@@ -166,10 +208,8 @@ def generate_dataset(
         raise DatasetError(
             f"Unknown scenario {scenario!r}: use one of {', '.join(SCENARIO_CHOICES)}."
         )
-    low, high = (level, level) if not isinstance(level, tuple) else level
-    low, high = check_level(low), check_level(high)
-    if low > high:
-        raise DatasetError(f"Level range {low}-{high} is empty: give the lower level first.")
+    levels = LevelRange.of(level)
+    low, high = levels.low, levels.high
     dex = load_pokedex(roster)
     rng = np.random.default_rng(seed)
     size = len(dex.pokemon_ids)
@@ -256,33 +296,6 @@ def split_by_matchup(
     }
 
 
-def oracle_probabilities(
-    data: BattleDataset, replays: int = 400, seed: int = 0, chunk_battles: int = 1 << 20
-) -> np.ndarray:
-    """P(A wins) of each configuration, estimated by re-simulating it `replays` times."""
-    if replays < 1:
-        raise DatasetError("replays must be at least 1.")
-    rng = np.random.default_rng([seed, 104729])
-    per_chunk = max(1, chunk_battles // replays)
-    out = np.empty(len(data), dtype=np.float64)
-    for start in range(0, len(data), per_chunk):
-        rows = np.arange(start, min(start + per_chunk, len(data)))
-        index = np.repeat(np.arange(rows.size), replays)
-        wins = simulate_arrays(data.dex, data.arrays.take(rows), rng, index=index)
-        out[rows] = wins.reshape(rows.size, replays).mean(axis=1)
-    return out
-
-
-def oracle_accuracy(
-    data: BattleDataset, sample: int = 2000, replays: int = 400, seed: int = 0
-) -> float:
-    """mean(max(p, 1 - p)) over a seeded sample of configurations: the best reachable accuracy."""
-    rng = np.random.default_rng([seed, 15485863])
-    rows = rng.choice(len(data), size=min(sample, len(data)), replace=False)
-    p = oracle_probabilities(data.take(np.sort(rows)), replays=replays, seed=seed)
-    return float(np.maximum(p, 1.0 - p).mean())
-
-
 def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
     """Write a parquet file through a temp file and a rename: no partial file on failure."""
     path = Path(path)
@@ -306,12 +319,9 @@ def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
-def parse_level(text: str) -> int | tuple[int, int]:
+def parse_level(text: str) -> LevelRange:
     """A CLI level: '50' or a range '40-60', each checked to be within 1..100."""
-    if "-" in text.strip("-"):
-        low, high = text.split("-", 1)
-        return (check_level(low), check_level(high))
-    return check_level(text)
+    return LevelRange.of(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
             "battles_per_s": round(len(data) / max(simulated, 1e-9)),
         }
         if args.oracle_sample > 0:
+            from core.evaluate import oracle_accuracy  # evaluate reads datasets: import late
+
             report["oracle_accuracy"] = round(
-                oracle_accuracy(data, args.oracle_sample, args.oracle_replays, args.seed), 6
+                oracle_accuracy(
+                    data, sample=args.oracle_sample, replays=args.oracle_replays, seed=args.seed
+                ),
+                6,
             )
         write_parquet_atomically(data.to_frame(), args.out)
         report["out"] = str(args.out)

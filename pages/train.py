@@ -3,11 +3,10 @@
 import streamlit as st
 
 from app import actions, auth, cache, components, guard
-from core.dataset import SCENARIO_CHOICES
-from core.train import MODEL_TYPES, STARTER_BATTLES, TrainConfig, grid_combinations
+from core.battle import MAX_LEVEL, MIN_LEVEL
+from core.dataset import SCENARIO_CHOICES, LevelRange
+from core.train import MODEL_TYPES, TrainConfig, TrainingError, field_limits, grid_combinations
 
-MAX_UI_BATTLES = 1_000_000  # more belongs on the command line (python -m core.train)
-MAX_SEED = 2**32 - 1
 REFRESH_SECONDS = 1.0
 MODEL_NAMES = {"xgboost": "XGBoost", "random_forest": "Random forest"}
 SCENARIO_NAMES = {
@@ -27,6 +26,17 @@ st.caption(
 
 job = actions.current_training()
 
+
+def limited_input(field: str, key: str) -> int:
+    """A whole-number input whose label, bounds, step, default and help come from TrainConfig."""
+    limits = field_limits(field)
+    return st.number_input(
+        limits.label, min_value=int(limits.low), max_value=int(limits.high),
+        value=int(limits.default), step=int(limits.step), key=key,
+        help=f"{limits.help} ({int(limits.low):,} to {int(limits.high):,})".lstrip(),
+    )  # fmt: skip
+
+
 if not auth.can_approve(settings):
     st.info(auth.why_not_allowed(settings, "train"), icon=":material/lock:")
     st.stop()
@@ -39,18 +49,17 @@ with st.form("train_form"):
     params, errors = components.hyperparameter_inputs(model_type)
     st.markdown("**Data**")
     left, middle, right = st.columns(3)
-    n_battles = left.number_input(
-        "Battles to simulate", value=STARTER_BATTLES, step=10_000, key="train_n_battles"
-    )
-    if not 100 <= n_battles <= MAX_UI_BATTLES:
-        left.error(f"Use 100 to {MAX_UI_BATTLES:,} battles here (more: python -m core.train).")
-        errors.append("n_battles")
-    seed = middle.number_input("Seed", min_value=0, max_value=MAX_SEED, value=42, key="train_seed")
+    with left:
+        n_battles = limited_input("n_battles", "train_n_battles")
+    with middle:
+        seed = limited_input("seed", "train_seed")
     scenario = right.selectbox(
         "Scenario", SCENARIO_CHOICES, format_func=lambda s: f"{s}: {SCENARIO_NAMES.get(s, s)}",
         index=SCENARIO_CHOICES.index("all"), key="train_scenario",
     )  # fmt: skip
-    levels = st.slider("Levels (one value or a range)", 1, 100, (50, 50), key="train_levels")
+    levels = st.slider(
+        "Levels (one value or a range)", MIN_LEVEL, MAX_LEVEL, (50, 50), key="train_levels"
+    )
     st.markdown("**Search and promotion**")
     left, right = st.columns(2)
     use_grid = left.checkbox(
@@ -66,12 +75,8 @@ with st.form("train_form"):
     )  # fmt: skip
     label = right.text_input("Version label (optional)", max_chars=100, key="train_label")
     with st.expander("Oracle measurement (the best achievable accuracy)"):
-        oracle_sample = st.number_input(
-            "Test battles re-simulated", 0, 100_000, 2000, key="train_oracle_sample"
-        )
-        oracle_replays = st.number_input(
-            "Replays per battle", 1, 10_000, 400, key="train_oracle_replays"
-        )
+        oracle_sample = limited_input("oracle_sample", "train_oracle_sample")
+        oracle_replays = limited_input("oracle_replays", "train_oracle_replays")
     busy = job is not None and not job.finished
     submitted = st.form_submit_button(
         "Train", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_submit"
@@ -81,20 +86,16 @@ if submitted:
     if errors:
         st.error(f"Fix {', '.join(errors)} above, then train again.", icon=":material/error:")
         st.stop()
-    config = TrainConfig(
-        model_type=model_type,
-        params=params,
-        n_battles=int(n_battles),
-        seed=int(seed),
-        scenario=scenario,
-        level=levels[0] if levels[0] == levels[1] else (levels[0], levels[1]),
-        use_gridsearch=use_grid,
-        grid_type=grid_type,
-        version_label=label.strip(),
-        threshold=float(threshold),
-        oracle_sample=int(oracle_sample),
-        oracle_replays=int(oracle_replays),
-    )
+    try:
+        config = TrainConfig(
+            model_type=model_type, params=params, n_battles=n_battles, seed=seed,
+            scenario=scenario, level=LevelRange(*levels), use_gridsearch=use_grid,
+            grid_type=grid_type, version_label=label.strip(), threshold=float(threshold),
+            oracle_sample=oracle_sample, oracle_replays=oracle_replays,
+        )  # fmt: skip
+    except TrainingError as error:
+        st.error(f"{error} Fix it above, then train again.", icon=":material/error:")
+        st.stop()
     with guard.errors_shown("start the training"):
         actions.start_training(settings, config)
         st.rerun()

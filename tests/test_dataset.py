@@ -16,10 +16,9 @@ from core.dataset import (
     BattleDataset,
     DatasetError,
     generate_dataset,
-    oracle_accuracy,
-    oracle_probabilities,
     split_by_matchup,
 )
+from core.evaluate import oracle_accuracy, oracle_probabilities
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +101,30 @@ def test_oracle_probability_matches_labels_and_bounds():
     oracle = float(np.maximum(p, 1 - p).mean())
     assert abs(agreement - oracle) < 0.05
     assert 0.85 < oracle_accuracy(data, sample=500, replays=200) <= 1.0
+
+
+def test_one_oracle_implementation_in_core():
+    """mean(max(p, 1 - p)) is written once in core (core/evaluate.py)."""
+    hits = [
+        f"{path.name}:{number}"
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "maximum(p, 1 - p)" in line or "np.maximum(p" in line
+    ]
+    assert len(hits) == 1 and hits[0].startswith("evaluate.py:"), hits
+
+
+def test_dataset_cli_and_training_share_the_oracle(tmp_path):
+    """The dataset CLI reports evaluate.oracle_accuracy on the same data, seed and salt."""
+    args = ("--n-battles", "2500", "--seed", "6", "--scenario", "all")
+    done = run_cli(*args, "--out", str(tmp_path / "d.parquet"), "--oracle-sample", "120",
+                   "--oracle-replays", "40")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = generate_dataset(2500, seed=6, scenario="all")
+    expected = oracle_accuracy(data, sample=120, replays=40, seed=6)
+    assert json.loads(done.stdout)["oracle_accuracy"] == round(expected, 6)
+    # Over all rows, training's call (rows given explicitly) is the same number.
+    assert oracle_accuracy(data, np.arange(len(data)), sample=120, replays=40, seed=6) == expected
 
 
 def test_from_frame_round_trip():

@@ -11,19 +11,23 @@ import numpy as np
 import pytest
 
 from core import artifacts
+from core.bootstrap import ensure_model
 from core.config import Settings
-from core.dataset import generate_dataset
+from core.dataset import LevelRange, generate_dataset, split_by_matchup
+from core.evaluate import oracle_accuracy
 from core.features import FEATURE_COLUMNS, build_features
 from core.registry import MLflowTracker, RegistryError, load_model_from_registry
 from core.train import (
     HYPERPARAMETERS,
     TrainConfig,
     TrainingError,
-    ensure_model,
+    field_limits,
     grid_combinations,
+    hyperparameter_schema,
     train_model,
     validate_params,
 )
+from core.train.cli import result_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(n_battles=4000, seed=3, oracle_sample=200, oracle_replays=100)
@@ -45,7 +49,7 @@ def test_train_register_promote_and_artifacts(settings_factory):
     result = train_model(TrainConfig(version_label="v1", **SMALL), settings)
     assert result.version == 1 and result.promoted
     assert result.promotion_message == "Model promoted to Production"
-    assert "✅ Registered as version 1 in Model Registry" in result.messages
+    assert "✅ Registered as version 1 in Model Registry" in result_lines(result)
     assert EXPECTED_METRICS <= set(result.metrics)
     assert result.metrics["overfitting"] == pytest.approx(
         result.metrics["train_accuracy"] - result.metrics["test_accuracy"]
@@ -89,7 +93,7 @@ def test_gate_registers_without_promoting(settings_factory):
     )
     assert first.promoted and second.version == 2 and not second.promoted
     assert second.promotion_message == "Model registered but not promoted (accuracy < 1.00)"
-    assert any(m.startswith("⚠️ Model registered but not promoted") for m in second.messages)
+    assert any(m.startswith("⚠️ Model registered but not promoted") for m in result_lines(second))
     tracker = MLflowTracker(settings=settings)
     assert tracker.current_version(settings.model_name) == 1
     table = tracker.compare_models(settings.model_name)
@@ -284,3 +288,120 @@ def test_busy_promotion_lock_leaves_a_registered_version_not_promoted(settings_f
     assert tracker.current_version(settings.model_name) == first.version == 1
     bundle, info = load_model_from_registry(settings.model_name, version=2, settings=settings)
     assert info.version == 2 and bundle.feature_columns == FEATURE_COLUMNS
+
+
+# --- TrainConfig: checked once, at construction, with the field's label and range ---------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"params": {"n_estimators": 0}}, r"Trees: n_estimators=0 is out of range: .*\[1, 5,000\]"),
+        ({"params": {"n_estimators": 2.7}}, r"Trees: n_estimators='2.7' is not a valid int"),
+        ({"params": {"n_estimators": True}}, r"n_estimators='True' must be a number"),
+        ({"params": {"learning_rate": 0}}, r"Learning rate: learning_rate=0 .*\(0, 1\]"),
+        ({"n_battles": 0}, r"Battles to simulate: n_battles=0 is out of range: .*10,000,000\]"),
+        ({"n_battles": 1.5}, r"n_battles='1.5' is not a valid int"),
+        ({"seed": -1}, r"Seed: seed=-1 is out of range"),
+        ({"seed": 2**32}, r"seed=4294967296 is out of range"),
+        ({"level": (60, 40)}, r"Level range 60-40 is empty"),
+        ({"level": 101}, r"level=101 is out of range: use 1..100"),
+        ({"roster": "johto"}, r"Unknown roster 'johto'"),
+        ({"scenario": "best"}, r"Unknown scenario 'best'"),
+        ({"grid_type": "huge"}, r"Grid: grid_type='huge' is not valid"),
+        ({"threshold": 1.5}, r"Promotion threshold: threshold=1.5 is out of range"),
+        ({"oracle_replays": 0}, r"Replays per battle: oracle_replays=0 is out of range"),
+        ({"version_label": "x" * 101}, r"Version label: version_label is too long"),
+        ({"colour": "red"}, r"Unknown setting 'colour'"),
+    ],
+)
+def test_train_config_refuses_bad_values_at_construction(fields, message):
+    with pytest.raises(TrainingError, match=message):
+        TrainConfig(**fields)
+
+
+def test_train_config_is_frozen_and_fills_defaults():
+    config = TrainConfig(model_type="random_forest", params={"n_estimators": "30"}, level="40-60")
+    assert config.params == {**validate_params("random_forest", {}), "n_estimators": 30}
+    assert config.level == LevelRange(40, 60) and not config.level.single
+    with pytest.raises(Exception, match="frozen"):
+        config.seed = 1  # type: ignore[misc]
+    assert config.replace(seed=5).seed == 5 and config.replace(seed=5).params == config.params
+    with pytest.raises(TrainingError, match="seed"):
+        config.replace(seed=-5)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(50, (50, 50)), ("50", (50, 50)), ("40-60", (40, 60)), ((1, 100), (1, 100)),
+     (LevelRange(7, 9), (7, 9))],
+)  # fmt: skip
+def test_level_range_is_one_type(raw, expected):
+    levels = LevelRange.of(raw)
+    assert (levels.low, levels.high) == expected
+    assert str(LevelRange.of(str(levels))) == str(levels)
+
+
+def test_hyperparameter_schema_is_the_one_source():
+    """Defaults, bounds and search ranges come from the pydantic fields, and agree."""
+    for model_type in ("xgboost", "random_forest"):
+        schema = hyperparameter_schema(model_type)
+        assert schema == HYPERPARAMETERS[model_type]
+        for spec in schema.values():
+            assert spec.label and spec.help and spec.kind in (int, float)
+            assert spec.check(spec.default) == spec.default
+            assert spec.low <= spec.search_low < spec.search_high <= spec.high, spec.name
+            assert spec.search_low > 0 or not spec.log, f"{spec.name}: a log scale needs low > 0"
+            for value in (spec.search_low, spec.search_high):
+                validate_params(model_type, {spec.name: value})
+    with pytest.raises(TrainingError, match="Unknown model"):
+        hyperparameter_schema("lightgbm")
+
+
+def test_field_limits_read_the_model():
+    limits = field_limits("n_battles")
+    assert (limits.low, limits.high, limits.label) == (1, 10_000_000, "Battles to simulate")
+    assert limits.step == 10_000 and limits.default == 60_000
+    TrainConfig(n_battles=int(limits.high))  # the bound itself is valid
+    with pytest.raises(TrainingError):
+        TrainConfig(n_battles=int(limits.high) + 1)
+
+
+@pytest.mark.slow
+def test_training_oracle_is_the_evaluate_oracle(settings_factory):
+    """Training reports the one oracle: evaluate.oracle_accuracy over its test rows, same seed."""
+    settings = settings_factory()
+    data = generate_dataset(3000, seed=5)
+    config = TrainConfig(n_battles=3000, seed=5, oracle_sample=150, oracle_replays=60,
+                         use_mlflow=False, export_local=False, params={"n_estimators": 10})  # fmt: skip
+    result = train_model(config, settings, data=data)
+    test_rows = split_by_matchup(data, config.test_fraction, config.seed)["test"]
+    expected = oracle_accuracy(data, test_rows, sample=150, replays=60, seed=5)
+    assert result.metrics["oracle_accuracy"] == expected
+    assert result.evaluation.oracle_accuracy == expected and result.version is None
+    assert not settings.models_dir.exists()
+
+
+def test_training_does_not_import_serving():
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, core.train, core.evaluate; print(sorted(m for m in sys.modules"
+         " if m.startswith(('core.predict', 'core.bootstrap', 'streamlit'))))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_ensure_cli_still_answers_through_core_train(settings_factory, free_port):
+    """`python -m core.train ensure` reaches core.bootstrap: no store, no fallback -> error, 2."""
+    settings = settings_factory(tracking_uri=f"http://127.0.0.1:{free_port}")
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
+           "MLFLOW_TRACKING_URI": settings.tracking_uri,
+           "PREDICTIONDEX_MODELS_DIR": str(settings.models_dir)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "ensure"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and "127.0.0.1" in done.stderr
