@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.config import NO_USAGE_REPORTING
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -132,36 +134,108 @@ def test_dockerignore_keeps_local_state_out() -> None:
         assert not is_dockerignored(path), path
 
 
-def test_dockerfile_shape() -> None:
-    """Slim Python, dependencies before code, non-root, a health check, streamlit on 0.0.0.0."""
+def dockerfile_env() -> dict[str, str]:
+    """The variables every ENV instruction sets (`ENV A=1 B=2` and the old `ENV A 1` form)."""
+    env: dict[str, str] = {}
+    for keyword, arguments in dockerfile_instructions():
+        if keyword != "ENV":
+            continue
+        parts = shlex.split(arguments)
+        if parts and "=" not in parts[0]:
+            env[parts[0]] = " ".join(parts[1:])
+            continue
+        env.update(part.split("=", 1) for part in parts)
+    return env
+
+
+def exec_form(arguments: str) -> list[str]:
+    """The JSON (exec) form of a CMD/HEALTHCHECK command: a shell form would swallow signals."""
+    command = json.loads(arguments)
+    assert isinstance(command, list) and all(isinstance(part, str) for part in command)
+    return command
+
+
+def test_dockerfile_base_is_a_slim_supported_python() -> None:
+    """A slim official Python image, 3.11 or newer (what the pins are tested on)."""
+    keyword, image = dockerfile_instructions()[0]
+    match = re.fullmatch(r"python:3\.(\d+)(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", image)
+    assert keyword == "FROM" and match, image
+    assert int(match.group(1)) >= 11
+
+
+def test_dockerfile_installs_dependencies_before_the_code() -> None:
+    """requirements.txt is copied and installed before any code: code edits keep the pip layer."""
     instructions = dockerfile_instructions()
-    keywords = [keyword for keyword, _ in instructions]
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    pip_install = next(
+    installs = [
         index
         for index, (keyword, arguments) in enumerate(instructions)
-        if keyword == "RUN" and "pip install -r requirements.txt" in arguments
-    )
+        if keyword == "RUN"
+        and re.search(
+            r"\bpip\b.*\binstall\b.*(-r|--requirement)[ =]\S*requirements\.txt", arguments
+        )
+    ]
     code_copies = [
         index
         for index, (keyword, arguments) in enumerate(instructions)
-        if keyword == "COPY" and re.search(r"\b(core|app|pages)\b", arguments)
+        if keyword in ("COPY", "ADD") and re.search(r"\b(core|app|pages)\b", arguments)
     ]
-    assert code_copies and pip_install < min(code_copies), "dependencies install before the code"
+    assert installs and code_copies, "the image installs requirements.txt and copies the code"
+    assert max(installs) < min(code_copies), "dependencies install before the code is copied"
+
+
+def test_dockerfile_runs_as_a_created_non_root_user() -> None:
+    """The last USER is neither root nor uid 0, is created in the image, and precedes CMD."""
+    instructions = dockerfile_instructions()
+    keywords = [keyword for keyword, _ in instructions]
     users = [arguments for keyword, arguments in instructions if keyword == "USER"]
-    assert users and users[-1] not in ("root", "0"), "the container runs as a non-root user"
-    assert keywords.index("USER") < keywords.index("CMD")
+    assert users, "the container runs as a non-root user"
+    user = users[-1].split(":", 1)[0]
+    assert user not in ("root", "0")
+    created = " ".join(arguments for keyword, arguments in instructions if keyword == "RUN")
+    assert re.search(rf"\b(useradd|adduser)\b[^&;]*\b{re.escape(user)}\b", created), user
+    assert len(keywords) - 1 - keywords[::-1].index("USER") < keywords.index("CMD")
 
-    healthcheck = next(arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK")
-    command = json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip())
-    assert command[:2] == ["python", "-c"]
-    assert "/_stcore/health" in command[2]
-    compile(command[2], "HEALTHCHECK", "exec")
 
-    cmd = json.loads(next(arguments for keyword, arguments in instructions if keyword == "CMD"))
-    assert cmd[:5] == ["python", "-m", "streamlit", "run", "app/main.py"]
+def test_dockerfile_environment_is_quiet_and_polite() -> None:
+    """No usage data sent, OpenMP threads that do not spin, no .pyc written in the image."""
+    env = dockerfile_env()
+    assert env.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+    for name, value in NO_USAGE_REPORTING.items():
+        assert env.get(name, "").lower() == value, name
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
+
+
+def test_dockerfile_healthcheck_asks_the_served_port() -> None:
+    """A HEALTHCHECK in exec form probes Streamlit's health endpoint on the port it serves."""
+    instructions = dockerfile_instructions()
+    checks = [arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK"]
+    assert len(checks) == 1 and "CMD" in checks[0], "one health check"
+    probe = exec_form(checks[0][checks[0].index("CMD") + 3 :].strip())
+    port = served_port()
+    assert "/_stcore/health" in " ".join(probe) and f":{port}/" in " ".join(probe)
+    if probe[:2] == ["python", "-c"]:
+        compile(probe[2], "HEALTHCHECK", "exec")  # the probe is valid Python
+
+
+def served_port() -> str:
+    """The port CMD passes to Streamlit; EXPOSE must publish it."""
+    instructions = dockerfile_instructions()
+    cmd = exec_form(next(arguments for keyword, arguments in instructions if keyword == "CMD"))
+    port = cmd[cmd.index("--server.port") + 1]
+    exposed = {
+        arguments.split("/")[0] for keyword, arguments in instructions if keyword == "EXPOSE"
+    }
+    assert port in exposed, f"EXPOSE {port}"
+    return port
+
+
+def test_dockerfile_cmd_serves_the_app_on_all_interfaces() -> None:
+    """CMD starts the router with `python -m streamlit run app/main.py`, bound to 0.0.0.0."""
+    instructions = dockerfile_instructions()
+    cmd = exec_form(next(arguments for keyword, arguments in instructions if keyword == "CMD"))
+    assert cmd[cmd.index("-m") + 1 : cmd.index("-m") + 4] == ["streamlit", "run", "app/main.py"]
     assert cmd[cmd.index("--server.address") + 1] == "0.0.0.0"
-    assert cmd[cmd.index("--server.port") + 1] == "8501"
+    assert served_port().isdigit()
 
 
 def test_compose_is_team_mode() -> None:
