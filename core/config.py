@@ -88,6 +88,7 @@ ENV_VARIABLES = {
     "artifacts_dir": "PREDICTIONDEX_ARTIFACTS_DIR",
     "mlflow_ui_url": "MLFLOW_UI_URL",
     "approvers": "PREDICTIONDEX_APPROVERS",
+    "audit_user": "PREDICTIONDEX_USER",
 }
 
 
@@ -109,6 +110,8 @@ class Settings:
     artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
     mlflow_ui_url: str = "http://localhost:5000"
     approvers: tuple[str, ...] = ()
+    # Single-user mode: the name the audit records by default ("": the operating-system user).
+    audit_user: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -137,6 +140,7 @@ class Settings:
             artifacts_dir=Path(env.get("PREDICTIONDEX_ARTIFACTS_DIR") or DEFAULT_ARTIFACTS_DIR),
             mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "").strip() or ui_url_for(tracking_uri),
             approvers=approvers,
+            audit_user=" ".join((env.get("PREDICTIONDEX_USER") or "").split())[:100],
         )
 
     def to_env(self) -> dict[str, str]:

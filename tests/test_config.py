@@ -179,6 +179,7 @@ NON_DEFAULT: dict[str, Any] = {
     "artifacts_dir": Path("/srv/mlartifacts"),
     "mlflow_ui_url": "https://mlflow.example.com/ui",
     "approvers": ("a@y.com", "b@x.com"),
+    "audit_user": "Ana Lyst",
 }
 
 

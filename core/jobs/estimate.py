@@ -1,0 +1,139 @@
+"""How long a training will take, from its configuration alone (a simple measured model).
+
+seconds = start-up + battles x (simulate + features) + fit + oracle + publish, where
+- fit (XGBoost) = trees x training rows x (XGB_BASE + XGB_PER_DEPTH x max_depth),
+- fit (random forest) = trees x training rows x RF_PER_TREE_ROW x max_features / 0.5,
+- a grid search fits every combination on 75% of the training rows, then the best once more,
+- oracle = oracle_sample x oracle_replays x ORACLE_PER_REPLAY.
+
+The constants were measured on the development machine (2 shared cores, OMP_WAIT_POLICY=PASSIVE,
+XGBoost hist with 2 threads) with `python -m core.jobs calibrate`, which re-measures them; see
+BENCHMARKS.md. They are an order-of-magnitude guide (within ~2x), not a promise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+START_SECONDS = 4.0  # a fresh process importing numpy, pandas, xgboost, sklearn and mlflow
+SIMULATE_PER_BATTLE = 8.4e-6
+FEATURES_PER_BATTLE = 5.3e-6
+XGB_BASE = 3.0e-7  # seconds per tree per training row, plus XGB_PER_DEPTH x max_depth
+XGB_PER_DEPTH = 0.45e-7
+RF_PER_TREE_ROW = 1.6e-5  # at max_features 0.5, depth 16, 2 jobs
+ORACLE_PER_REPLAY = 8.1e-7
+PUBLISH_SECONDS = 3.0  # log, register, promote, export
+DEFAULTS = {
+    "xgboost": {"n_estimators": 150, "max_depth": 6},
+    "random_forest": {"n_estimators": 100, "max_depth": 16, "max_features": 0.5},
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Expected seconds by part of the pipeline, and their total."""
+
+    start_seconds: float
+    data_seconds: float
+    fit_seconds: float
+    oracle_seconds: float
+    publish_seconds: float
+
+    @property
+    def total_seconds(self) -> float:
+        """The whole job, in seconds."""
+        return (
+            self.start_seconds
+            + self.data_seconds
+            + self.fit_seconds
+            + self.oracle_seconds
+            + self.publish_seconds
+        )
+
+
+def fit_seconds(model_type: str, params: dict[str, Any], rows: float) -> float:
+    """Expected seconds of one fit on `rows` training rows with these hyperparameters."""
+    merged = {**DEFAULTS.get(model_type, DEFAULTS["xgboost"]), **params}
+    trees = float(merged["n_estimators"])
+    if model_type == "random_forest":
+        return trees * rows * RF_PER_TREE_ROW * float(merged["max_features"]) / 0.5
+    return trees * rows * (XGB_BASE + XGB_PER_DEPTH * float(merged["max_depth"]))
+
+
+def _params_of(config: Any) -> dict[str, Any]:
+    params = getattr(config, "params", {}) or {}
+    if hasattr(params, "model_dump"):
+        params = params.model_dump()
+    return dict(params)
+
+
+def estimate_training(config: Any) -> Estimate:
+    """The expected duration of a training with this TrainConfig (see the module's model)."""
+    battles = float(config.n_battles)
+    rows = battles * (1.0 - float(getattr(config, "test_fraction", 0.2)))
+    params = _params_of(config)
+    fit = fit_seconds(config.model_type, params, rows)
+    if getattr(config, "use_gridsearch", False):
+        from core.train import grid_combinations
+
+        combos = grid_combinations(config.model_type, config.grid_type)
+        fit += sum(fit_seconds(config.model_type, {**params, **c}, rows * 0.75) for c in combos)
+    oracle = float(config.oracle_sample) * float(config.oracle_replays) * ORACLE_PER_REPLAY
+    return Estimate(
+        start_seconds=START_SECONDS,
+        data_seconds=battles * (SIMULATE_PER_BATTLE + FEATURES_PER_BATTLE),
+        fit_seconds=fit,
+        oracle_seconds=oracle,
+        publish_seconds=PUBLISH_SECONDS,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '3 min', '1 h 20 min': how a person reads an estimate."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
+def calibrate(battles: int = 40_000, seed: int = 0) -> dict[str, float]:
+    """Re-measure the constants on this machine (about a minute); returns them by name."""
+    from sklearn.ensemble import RandomForestClassifier
+    from xgboost import XGBClassifier
+
+    from core.dataset import generate_dataset
+    from core.evaluate import oracle_probabilities
+    from core.features import build_features
+
+    generate_dataset(1000, seed, "all", 50, "letsgo")  # warm the Pokédex tables
+    started = time.perf_counter()
+    data = generate_dataset(battles, seed, "all", 50, "letsgo")
+    simulated = time.perf_counter()
+    features = build_features(data.arrays, data.dex)
+    built = time.perf_counter()
+    measured = {
+        "SIMULATE_PER_BATTLE": (simulated - started) / battles,
+        "FEATURES_PER_BATTLE": (built - simulated) / battles,
+    }
+    per_depth = {}
+    for depth in (3, 9):
+        model = XGBClassifier(n_estimators=40, max_depth=depth, tree_method="hist", n_jobs=2)
+        started = time.perf_counter()
+        model.fit(features, data.winner)
+        per_depth[depth] = (time.perf_counter() - started) / 40 / battles
+    measured["XGB_PER_DEPTH"] = (per_depth[9] - per_depth[3]) / 6
+    measured["XGB_BASE"] = per_depth[3] - 3 * measured["XGB_PER_DEPTH"]
+    forest = RandomForestClassifier(n_estimators=10, max_depth=16, max_features=0.5, n_jobs=2)
+    started = time.perf_counter()
+    forest.fit(features, data.winner)
+    measured["RF_PER_TREE_ROW"] = (time.perf_counter() - started) / 10 / battles
+    started = time.perf_counter()
+    oracle_probabilities(data.take(np.arange(500)), 200, seed)
+    measured["ORACLE_PER_REPLAY"] = (time.perf_counter() - started) / 500 / 200
+    return measured

@@ -1,0 +1,175 @@
+"""The training process: the child's side (train, report, obey SIGTERM) and the parent's side.
+
+The child runs `core.train.train_model()` and sends small tuples through a one-way pipe:
+("progress", step, fraction, message) while it works, then one of ("done", TrainResult),
+("failed", message) or ("cancelled", step). SIGTERM raises KeyboardInterrupt in the child while
+the pipeline is before its `register` step (the run-logging code ends the run and re-raises) and
+is deferred afterwards (registering and promoting take a second and must not be cut in half).
+The parent sends SIGKILL to the child's process group after CANCEL_GRACE_SECONDS, then marks the
+job's runs still open KILLED (cancelled) or FAILED (crashed).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from typing import Any, Protocol
+
+from core.config import Settings
+
+logger = logging.getLogger(__name__)
+
+CANCEL_GRACE_SECONDS = 3.5  # SIGTERM, then SIGKILL: the process is gone within ~4 s
+CANCELLABLE_STEPS = ("starting", "simulate", "features", "fit", "evaluate", "log")
+POLL_SECONDS = 0.1
+
+
+class Relay(Protocol):
+    """What the process runner needs from a job."""
+
+    job_id: int
+    config: Any
+    settings: Settings
+    pid: int | None
+
+    @property
+    def cancel_requested(self) -> bool: ...
+
+    def on_event(self, event: tuple) -> None: ...
+
+
+def _child_main(conn: Any, config: Any, settings: Settings) -> None:
+    """The training process: train, sending ("progress", ...) then one final event."""
+    os.setpgrp()  # its own process group: a kill reaches any helper process it starts
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before xgboost's OpenMP runtime is loaded
+    current = {"step": "starting"}
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        if current["step"] in CANCELLABLE_STEPS:
+            raise KeyboardInterrupt("cancelled")
+        current["deferred"] = "yes"  # registering/promoting: finish it, the job ends done
+
+    signal.signal(signal.SIGTERM, on_terminate)
+
+    def progress(step: str, fraction: float, message: str) -> None:
+        current["step"] = step
+        conn.send(("progress", step, float(fraction), str(message)))
+
+    try:
+        from core.train import train_model
+
+        result = train_model(config, settings, progress)
+        conn.send(("done", result))
+    except KeyboardInterrupt:
+        conn.send(("cancelled", current["step"]))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent as data
+        conn.send(("failed", describe_error(error)))
+    finally:
+        conn.close()
+
+
+def describe_error(error: BaseException) -> str:
+    """One paragraph for a failed training: the project's message and hint, or the type."""
+    from core.errors import PredictionDexError
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, PredictionDexError | ValueError):
+        hint = getattr(error, "hint", "") or ""
+        return f"{text} {hint}".strip()[:1200]
+    logger.error("training failed unexpectedly", exc_info=error)
+    return (
+        f"Unexpected error in the training process ({type(error).__name__}): {text[:300]}. "
+        "Nothing was registered; the details are in the server log."
+    )
+
+
+def run_process(job: Relay) -> tuple:
+    """Start the child, relay its events, signal it on cancel; returns the final event."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_child_main,
+        args=(sender, job.config, job.settings),
+        name=f"predictiondex-training-{job.job_id}",
+        daemon=True,
+    )
+    process.start()
+    sender.close()
+    job.pid = process.pid
+    final: tuple | None = None
+    signalled_at: float | None = None
+    while final is None:
+        if job.cancel_requested and signalled_at is None:
+            signalled_at = time.monotonic()
+            _signal(process.pid, signal.SIGTERM, group=False)
+        if signalled_at is not None and time.monotonic() - signalled_at > CANCEL_GRACE_SECONDS:
+            _signal(process.pid, signal.SIGKILL, group=True)
+            final = ("cancelled", "killed")
+            break
+        try:
+            if receiver.poll(POLL_SECONDS):
+                event = receiver.recv()
+                job.on_event(event)
+                if event[0] != "progress":
+                    final = event
+        except (EOFError, OSError):
+            process.join(2)
+            code = process.exitcode
+            final = (
+                "failed",
+                f"The training process stopped unexpectedly (exit code {code}); nothing was "
+                "registered. The dashboard is unaffected: check the server log and train again.",
+            )
+    process.join(CANCEL_GRACE_SECONDS + 1)
+    if process.is_alive():
+        _signal(process.pid, signal.SIGKILL, group=True)
+        process.join(2)
+    receiver.close()
+    return final
+
+
+def _signal(pid: int | None, signum: int, group: bool) -> None:
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signum) if group else os.kill(pid, signum)
+    except ProcessLookupError:
+        pass  # already gone
+    except PermissionError:
+        os.kill(pid, signum)
+
+
+def close_job_runs(job: Relay, started_ms: int, status: str) -> int:
+    """Mark the job's MLflow runs still open (or FAILED by the interrupt) `status`; count them.
+
+    A run is the job's when it started after the job, in the job's experiment, with the job's
+    model_type and version_label tags (one training at a time runs from the dashboard).
+    """
+    if not getattr(job.config, "use_mlflow", True):
+        return 0
+    try:
+        from core.registry import MLflowTracker
+
+        tracker = MLflowTracker(settings=job.settings)
+        runs = tracker.client.search_runs(
+            [tracker.experiment_id], filter_string=f"attributes.start_time >= {started_ms}"
+        )
+        closed = 0
+        for run in runs:
+            tags = run.data.tags
+            if tags.get("model_type") != job.config.model_type:
+                continue
+            if tags.get("version_label", "") != job.config.version_label:
+                continue
+            if run.info.status not in ("RUNNING", "FAILED"):
+                continue
+            # TODO(registry): a Registry method to end a given run would keep the client there.
+            tracker.client.set_terminated(run.info.run_id, status=status)
+            closed += 1
+        return closed
+    except Exception:  # noqa: BLE001 - the job's outcome stands; the run stays as it was
+        logger.exception("could not mark the cancelled training's run %s", status)
+        return 0
