@@ -15,15 +15,15 @@ a rollback, a training or a description edit.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from app.guard import friendly_message
 from core.config import Settings
-from core.predict import PredictionModel
-from core.registry import RegistryUnavailable, probe_server
-from core.registry import MLflowTracker, RegistryError
+from core.predict import PredictionModel, ServingStatus
+from core.registry import MLflowTracker, RegistryError, RegistryUnavailable, probe_server
 
 logger = logging.getLogger("predictiondex.app")
 
@@ -70,7 +70,15 @@ def get_prediction_model(settings: Settings) -> PredictionModel:
     return PredictionModel(settings)
 
 
-def serving_status(settings: Settings) -> dict:
+@dataclass(frozen=True)
+class SidebarStatus:
+    """The serving status (`status`) and, when no model can serve, the user's message (`error`)."""
+
+    status: ServingStatus
+    error: str | None
+
+
+def serving_status(settings: Settings) -> SidebarStatus:
     """What serves predictions now (loading it if needed), plus the error when nothing can."""
     model = get_prediction_model(settings)
     error = None
@@ -78,7 +86,7 @@ def serving_status(settings: Settings) -> dict:
         model.get_model()
     except Exception as failure:  # noqa: BLE001 - reported in the sidebar, not raised
         error = friendly_message(failure)
-    return {**model.status(), "error": error}
+    return SidebarStatus(model.status(), error)
 
 
 @st.cache_data(ttl=REGISTRY_TTL_SECONDS, show_spinner=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -189,7 +190,9 @@ def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str
         f"{prediction.name_b} (level {prediction.level_b}): {moves_b}"
     )
     st.plotly_chart(
-        charts.contributions_bar(prediction.contributions, prediction.name_a, prediction.name_b),
+        charts.contributions_bar(
+            [asdict(c) for c in prediction.contributions], prediction.name_a, prediction.name_b
+        ),
         key="predict_contributions_chart",
     )
 

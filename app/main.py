@@ -38,20 +38,19 @@ def render_sidebar(settings: Settings) -> None:
                 with guard.errors_shown("sign in"):
                     st.login()
         st.caption(f"**Tracking store**  \n`{mask_uri(settings.tracking_uri)}`")
-        status = cache.serving_status(settings)
-        if status["error"]:
-            st.error(f"No model can serve: {status['error']}", icon=":material/error:")
+        serving = cache.serving_status(settings)
+        status = serving.status
+        if serving.error:
+            st.error(f"No model can serve: {serving.error}", icon=":material/error:")
         else:
-            version = status["model_version"] or "?"
-            source = status["source"]
-            line = f"**Serving** v{version} from the {'registry' if source == 'registry' else 'local fallback'}"
+            version = status.model_version or "?"
+            where = "registry" if status.source == "registry" else "local fallback"
             st.caption(
-                f"{line}  \n{status['model_name']} · {status['model_type']} · stage {status['stage']}"
+                f"**Serving** v{version} from the {where}  \n"
+                f"{status.model_name} · {status.model_type} · stage {status.stage}"
             )
-            if source == "local":
-                st.warning(
-                    f"Local fallback: {status['fallback_reason']}", icon=":material/cloud_off:"
-                )
+            if status.source == "local":
+                st.warning(f"Local fallback: {status.fallback_reason}", icon=":material/cloud_off:")
         st.link_button(
             "Open the MLflow UI",
             settings.mlflow_ui_url,

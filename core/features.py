@@ -171,16 +171,12 @@ def _write_features(
         out[:, i] = columns[name]
 
 
-def build_features(
-    configs: pd.DataFrame | BattleArrays,
-    dex: Pokedex | None = None,
-    chunk: int = 1 << 18,
-    index: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations.
+def feature_matrix(
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+) -> np.ndarray:
+    """Features as a float32 array of shape (n, len(FEATURE_COLUMNS)), column-major, no pandas.
 
-    With `index`, `configs` are distinct configurations and row i of the result is the features
-    of configuration index[i] (a dataset of many battles per pair computes each pair once).
+    The serving fast path builds its one row with this; `build_features` wraps it in a table.
     """
     dex = dex or load_pokedex()
     batch = configs if isinstance(configs, BattleArrays) else arrays_from_frame(configs, dex)
@@ -190,9 +186,12 @@ def build_features(
         rows = slice(start, min(start + chunk, len(batch)))
         part = batch.take(rows)
         _write_features(dex, part, build_tables(dex, part), matrix[rows])
-    if index is not None:
-        gathered = np.empty((len(index), matrix.shape[1]), dtype=np.float32, order="F")
-        for column in range(matrix.shape[1]):
-            np.take(matrix[:, column], index, out=gathered[:, column])
-        matrix = gathered
+    return matrix
+
+
+def build_features(
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+) -> pd.DataFrame:
+    """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
+    matrix = feature_matrix(configs, dex, chunk)
     return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)

@@ -66,9 +66,9 @@ if st.session_state.get("predict_asked"):
             SIMULATED_BATTLES if st.session_state.get("predict_simulated_for") == matchup else 0
         )
         prediction = model.predict_winner(
-            a, b, level_a, level_b, moves_a or None, moves_b or None, simulate
+            a, b, level_a, level_b, moves_a or None, moves_b or None, simulate, explain=True
         )
-        components.prediction_result(prediction, dex, model.status()["fallback_reason"])
+        components.prediction_result(prediction, dex, model.status().fallback_reason)
 else:
     st.info("Pick two Pokémon (type to search), then ask.", icon=":material/touch_app:")
 
@@ -85,7 +85,7 @@ else:
     with guard.errors_shown("draw the heat map"):
         status = model.status()
         matrix = cache.load_matchup_matrix(
-            settings, status["model_version"], status["source"], tuple(group), group_level
+            settings, status.model_version, status.source, tuple(group), group_level
         )
         names = {pid: dex.get(pid).name for pid in group}
         st.plotly_chart(charts.matchup_heatmap(matrix, names), key="predict_heatmap")

@@ -1,0 +1,26 @@
+"""Serving: the Production model from the registry, a local fallback in seconds, predictions.
+
+Parts: `guards` (deadline runner, circuit breaker), `sources` (registry source with its version
+cache and refusal memory; local source), `scoring` (the one-row fast path), `policy` (the serving
+`PredictionModel`: TTL, source choice, `FallbackReason`, `ServingStatus`), `answers`
+(predict_winner, predict_matrix, contributions), `export` (the local fallback), `cli`.
+
+Importing this package does not import mlflow: the local fallback answers without it.
+"""
+
+from core.predict.answers import Contribution, Prediction
+from core.predict.export import ExportResult, export_local_model
+from core.predict.policy import FallbackReason, PredictionModel, ServingStatus
+from core.predict.sources import LocalModelError, ServedModel
+
+__all__ = [
+    "Contribution",
+    "ExportResult",
+    "FallbackReason",
+    "LocalModelError",
+    "Prediction",
+    "PredictionModel",
+    "ServedModel",
+    "ServingStatus",
+    "export_local_model",
+]

@@ -1,0 +1,92 @@
+"""CLI: `python -m core.predict --a NAME --b NAME ...` and `python -m core.predict export`.
+
+Prints one JSON object on stdout; an error is one line on stderr (`error: ...`) and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+
+from core import battle
+from core.config import Settings, setup_logging
+from core.errors import PredictionDexError
+from core.predict.export import export_local_model
+from core.predict.policy import PredictionModel
+from core.predict.sources import one_line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other error here."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _split_moves(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+def _predict_main(argv: list[str]) -> dict:
+    parser = _Parser(
+        prog="python -m core.predict",
+        description="Predict who wins a 1v1 battle with the Production model (or `export`).",
+    )
+    parser.add_argument("--a", required=True, help="Pokémon A (forgiving: 'Mr. Mime', 'mr-mime')")
+    parser.add_argument("--b", required=True, help="Pokémon B")
+    parser.add_argument("--level-a", default="50")
+    parser.add_argument("--level-b", default="50")
+    parser.add_argument("--moves-a", help="comma-separated moves (default: best 4 of the learnset)")
+    parser.add_argument("--moves-b")
+    parser.add_argument("--simulate", type=int, default=0, help="also simulate N battles")
+    parser.add_argument("--explain", action="store_true", help="add the feature contributions")
+    args = parser.parse_args(argv)
+    model = PredictionModel(Settings.from_env())
+    prediction = model.predict_winner(
+        args.a,
+        args.b,
+        level_a=battle.check_level(args.level_a, "a"),
+        level_b=battle.check_level(args.level_b, "b"),
+        moves_a=_split_moves(args.moves_a),
+        moves_b=_split_moves(args.moves_b),
+        simulate=args.simulate,
+        explain=args.explain,
+    )
+    # The log lines go to stderr, which holds only the error line when there is one: the answer
+    # itself says why local files served.
+    status = model.status()
+    return {
+        **prediction.to_dict(),
+        "fallback_reason": status.fallback_reason,
+        "fallback_kind": status.fallback.kind if status.fallback else None,
+        "last_error": status.last_error,
+    }
+
+
+def _export_main(argv: list[str]) -> dict:
+    parser = _Parser(
+        prog="python -m core.predict export",
+        description="Write the local fallback model (models/) from the registry.",
+    )
+    parser.add_argument("--version", default=None, help="version to export (default: the stage's)")
+    args = parser.parse_args(argv)
+    return asdict(export_local_model(args.version, Settings.from_env()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0, or 2 after a one-line error on stderr)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    setup_logging(logging.ERROR)
+    try:
+        if argv[:1] == ["export"]:
+            result = _export_main(argv[1:])
+        else:
+            result = _predict_main(argv)
+    except (PredictionDexError, OSError) as error:
+        print(f"error: {one_line(error, 2000)}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
