@@ -113,7 +113,7 @@ def audit_entries(audit: pd.DataFrame) -> list[AuditEntry]:
     ]
 
 
-def previous_holder(
+def rollback_target(
     audit: pd.DataFrame, stage: str, current: int | None, existing: set[int] | None = None
 ) -> int | None:
     """The version a rollback would restore (core.registry.audit's one rule), or None.
@@ -125,6 +125,9 @@ def previous_holder(
     return registry_audit.previous_holder(
         audit_entries(audit), stage, current, lambda v: existing is None or v in existing
     )
+
+
+previous_holder = rollback_target  # the name pages/models.py calls (core has the one rule)
 
 
 def earlier_holders(
