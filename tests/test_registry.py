@@ -622,17 +622,20 @@ def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):
     tracker.start_run(run_name="train_model_v4")
     tracker.log_model_dir(folder, sha)
     model_name, accuracy, metrics = "xgboost", 0.9, {"test_accuracy": 0.9}
+    # fmt: off
     version_number = tracker.register_model(
-        model_name="battle_winner_predictor", description=f"{model_name} - Accuracy: {accuracy:.4f}"
+        model_name="battle_winner_predictor",
+        description=f"{model_name} - Accuracy: {accuracy:.4f}"
     )
-    if version_number and metrics["test_accuracy"] >= 0.85:
+    if version_number and metrics['test_accuracy'] >= 0.85:
         tracker.promote_to_production("battle_winner_predictor", version_number)
         print("✅ Model promoted to Production")
     tracker.end_run()
     model_bundle = load_model_from_registry(
         model_name="battle_winner_predictor",
-        stage="Production",  # or "Staging"
+        stage="Production"  # or "Staging"
     )
+    # fmt: on
     # Scenario 2: compare and promote by hand.
     tracker = MLflowTracker(experiment_name="battle_winner_production")
     tracker.start_run(run_name="model_comparison")
