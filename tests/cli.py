@@ -18,7 +18,7 @@ from pathlib import Path
 from core.config import NO_USAGE_REPORTING, PROJECT_ROOT, Settings
 
 # Variables that change what the code under test does; a developer's shell must not leak them.
-ISOLATED_PREFIXES = ("MLFLOW_", "PREDICTIONDEX_")
+ISOLATED_PREFIXES = ("MLFLOW_", "PREDICTIONDEX_", "STREAMLIT_")
 ISOLATED_NAMES = ("USE_MLFLOW_REGISTRY", "PROMOTION_THRESHOLD")
 CLI_TIMEOUT_SECONDS = 180.0
 

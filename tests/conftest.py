@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on 127.0.0.1 and Settings for stores under tmp_path."""
+"""Shared fixtures: real servers on 127.0.0.1, Settings for stores under tmp_path, and the
+session's template store (tests/stores.py) that store fixtures copy instead of migrating anew."""
 
 from __future__ import annotations
 
@@ -10,19 +11,17 @@ from typing import Any
 import pytest
 
 from core.config import Settings
+from tests.cli import is_isolated
 from tests.servers import MlflowServer, PostgresServer, running_mlflow_server, running_postgres
 from tests.servers import free_port as find_free_port
-
-# Variables that change what the code under test does; a developer's shell must not leak them.
-ISOLATED_PREFIXES = ("MLFLOW_", "PREDICTIONDEX_")
-ISOLATED_NAMES = ("USE_MLFLOW_REGISTRY", "PROMOTION_THRESHOLD")
+from tests.stores import StoreTemplate, build_store_template, embedded_settings
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts without the MLflow/PredictionDex variables of the caller's shell."""
     for name in list(os.environ):
-        if name.startswith(ISOLATED_PREFIXES) or name in ISOLATED_NAMES:
+        if is_isolated(name):
             monkeypatch.delenv(name)
 
 
@@ -32,42 +31,56 @@ def free_port() -> int:
     return find_free_port()
 
 
-@pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
-    """Build Settings for an embedded store in tmp_path; keyword arguments override fields."""
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> StoreTemplate:
+    """A migrated, empty SQLite MLflow store made once per session: `.copy_to(directory)`.
 
-    def make(**overrides: Any) -> Settings:
-        fields: dict[str, Any] = {
-            "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "artifacts_dir": tmp_path / "mlartifacts",
-            "models_dir": tmp_path / "models",
-        }
-        fields.update(overrides)
-        return Settings(**fields)
+    Every store fixture copies it (milliseconds) instead of letting MLflow migrate a fresh file
+    (~1.3 s each). Session scope, so module-scoped fixtures can use it too.
+    """
+    return build_store_template(tmp_path_factory.mktemp("store-template"))
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """Build Settings for an embedded store in tmp_path; keyword arguments override fields.
+
+    `settings_factory(with_store=True)` also puts a ready (migrated, empty) store at
+    tmp_path/mlflow.db, copied from the session's template, unless one is there already. Without
+    it no file is made: the code under test creates the store (or must not, for serving tests),
+    and the template is not even built.
+    """
+
+    def make(with_store: bool = False, **overrides: Any) -> Settings:
+        template = request.getfixturevalue("store_template") if with_store else None
+        return embedded_settings(tmp_path, template, **overrides)
 
     return make
 
 
-def _sqlite_server(directory: Path) -> Iterator[MlflowServer]:
-    with running_mlflow_server(
-        f"sqlite:///{directory / 'mlflow.db'}", directory / "mlartifacts"
-    ) as server:
+def _sqlite_server(directory: Path, template: StoreTemplate) -> Iterator[MlflowServer]:
+    with running_mlflow_server(template.copy_to(directory), directory / "mlartifacts") as server:
         yield server
 
 
 @pytest.fixture
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, store_template: StoreTemplate
+) -> Iterator[MlflowServer]:
     """A fresh SQLite-backed `mlflow server` for this test: `.url`, `.backend_uri`, `.artifacts_dir`.
 
-    Function scope: an empty store per test, and the test may `.stop()` it (outage tests).
+    Function scope: an empty store per test (a copy of the template), and the test may `.stop()`
+    it (outage tests).
     """
-    yield from _sqlite_server(tmp_path_factory.mktemp("mlflow-server"))
+    yield from _sqlite_server(tmp_path_factory.mktemp("mlflow-server"), store_template)
 
 
 @pytest.fixture(scope="module")
-def shared_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+def shared_mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, store_template: StoreTemplate
+) -> Iterator[MlflowServer]:
     """One SQLite-backed `mlflow server` for a whole test module (use distinct model names)."""
-    yield from _sqlite_server(tmp_path_factory.mktemp("mlflow-shared-server"))
+    yield from _sqlite_server(tmp_path_factory.mktemp("mlflow-shared-server"), store_template)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from core.config import NO_USAGE_REPORTING
+from tests.cli import child_env
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -48,11 +48,8 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without MLFLOW_* variables (a developer's shell must not leak in)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("MLFLOW_")}
-    env.update(NO_USAGE_REPORTING)  # servers under test never reach for the network
-    env.update(extra)
-    return env
+    """The environment of a server process: `tests.cli.child_env` plus `extra`."""
+    return child_env(**extra)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import xgboost
 import yaml
-from sklearn.ensemble import RandomForestClassifier
 
 from core import artifacts
 from core.artifacts import (
@@ -25,24 +24,21 @@ from core.artifacts import (
     verify_model_dir,
     write_model_dir,
 )
+from tests import tiny_models
 
 COLUMNS = [f"feature_{i}" for i in range(6)]
-MODEL_TYPES = ["xgboost", "random_forest"]
+MODEL_TYPES = list(tiny_models.MODEL_TYPES)
+SIGNAL = {"feature_0": 1.0, "feature_1": 0.5, "feature_2": -1.0}
 
 
 def make_data(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """A small seeded binary problem."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(rng.normal(size=(n, len(COLUMNS))).astype(np.float32), columns=COLUMNS)
-    y = ((X["feature_0"] + 0.5 * X["feature_1"] - X["feature_2"]) > 0).astype(int).to_numpy()
-    return X, y
+    """A small seeded binary problem on COLUMNS (tests/tiny_models.py)."""
+    return tiny_models.make_data(COLUMNS, n, seed, SIGNAL)
 
 
 def make_estimator(model_type: str, X: pd.DataFrame, y: np.ndarray):
-    """A tiny fitted model of the given type."""
-    if model_type == "xgboost":
-        return xgboost.XGBClassifier(n_estimators=5, max_depth=3).fit(X, y)
-    return RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
+    """A tiny fitted model of the given type (tests/tiny_models.py)."""
+    return tiny_models.make_estimator(model_type, X, y)
 
 
 @pytest.fixture(scope="module")
