@@ -1,5 +1,5 @@
 # PredictionDex: the Streamlit dashboard (default command) and, in team mode, the same image runs
-# `mlflow server` and the one-shot trainer (see docker-compose.yml).
+# `mlflow server`, the one-shot trainer and the prediction API (see docker-compose.yml).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,6 +26,7 @@ COPY .streamlit ./.streamlit
 COPY core ./core
 COPY app ./app
 COPY pages ./pages
+COPY api ./api
 COPY --chown=predictiondex:predictiondex models ./models
 
 USER predictiondex

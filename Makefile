@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
+API_PORT ?= 8000
+# The API listens on this machine only; API_HOST=0.0.0.0 (with PREDICTIONDEX_API_KEYS) for others.
+API_HOST ?= 127.0.0.1
 # PredictionDex sends no usage data (MLflow would otherwise reach for the network).
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
@@ -14,7 +17,7 @@ export DO_NOT_TRACK := true
 export OMP_WAIT_POLICY := PASSIVE
 MLFLOW_PORT ?= 5000
 
-.PHONY: run test lint format install install-dev system-deps ensure-model mlflow-ui bench screenshots clean
+.PHONY: run api test lint format install install-dev system-deps ensure-model mlflow-ui bench screenshots clean
 
 # Re-install only when a requirements file changed (the stamp records it).
 # A venv without a working pip (e.g. left by a failed `python3 -m venv`) is made again.
@@ -46,6 +49,10 @@ run: ensure-model
 	trap 'kill -- -$$ui 2>/dev/null' EXIT INT TERM; \
 	echo "MLflow UI: http://localhost:$(MLFLOW_PORT) (log: .mlflow-ui.log)"; \
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
+
+## make api: like make run, then the prediction API (FastAPI/uvicorn) on http://localhost:8000/docs.
+api: ensure-model
+	$(PY) -m api --host $(API_HOST) --port $(API_PORT)
 
 ## make test: install, lint, then every test (slow, server, browser and reliability included).
 test: system-deps install-dev
