@@ -89,6 +89,7 @@ ENV_VARIABLES = {
     "mlflow_ui_url": "MLFLOW_UI_URL",
     "approvers": "PREDICTIONDEX_APPROVERS",
     "audit_user": "PREDICTIONDEX_USER",
+    "search_storage": "PREDICTIONDEX_SEARCH_STORAGE",
 }
 
 
@@ -112,6 +113,8 @@ class Settings:
     approvers: tuple[str, ...] = ()
     # Single-user mode: the name the audit records by default ("": the operating-system user).
     audit_user: str = ""
+    # Optuna's study storage ("": a SQLite file beside the embedded store; PostgreSQL for a team).
+    search_storage: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -141,6 +144,7 @@ class Settings:
             mlflow_ui_url=(env.get("MLFLOW_UI_URL") or "").strip() or ui_url_for(tracking_uri),
             approvers=approvers,
             audit_user=" ".join((env.get("PREDICTIONDEX_USER") or "").split())[:100],
+            search_storage=(env.get("PREDICTIONDEX_SEARCH_STORAGE") or "").strip(),
         )
 
     def to_env(self) -> dict[str, str]:
