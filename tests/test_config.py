@@ -180,6 +180,7 @@ NON_DEFAULT: dict[str, Any] = {
     "mlflow_ui_url": "https://mlflow.example.com/ui",
     "approvers": ("a@y.com", "b@x.com"),
     "audit_user": "Ana Lyst",
+    "search_storage": "postgresql+psycopg2://optuna:pw@db:5432/optuna",
 }
 
 
