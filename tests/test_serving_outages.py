@@ -261,10 +261,23 @@ def timed_prediction(model: PredictionModel):
     return prediction, time.perf_counter() - started
 
 
+def warm_up(settings: Settings) -> None:
+    """Pay the one-time costs that are not under test before a stopwatch starts.
+
+    The Pokédex, XGBoost and the MLflow client are imported and loaded once per process; the
+    outage tests time the fallback decision, not a cold interpreter.
+    """
+    import mlflow.tracking  # noqa: F401 - the registry path's import, done once per process
+
+    local_only = PredictionModel(replace(settings, use_registry=False))
+    local_only.predict_winner("Pikachu", "Charizard")
+
+
 def assert_local_in_time(url: str, settings_factory, tmp_path: Path, caplog) -> PredictionModel:
-    """A cold PredictionModel facing `url` answers from local within the worst case, and logs why."""
+    """A fresh PredictionModel facing `url` answers from local within the worst case, and logs why."""
     settings = settings_factory(tracking_uri=url, registry_ttl_seconds=0.5)
     install_local(settings, tmp_path, version="0")
+    warm_up(settings)
     model = PredictionModel(settings)
     with caplog.at_level(logging.WARNING, logger="core.predict"):
         prediction, seconds = timed_prediction(model)
@@ -286,6 +299,8 @@ def assert_local_in_time(url: str, settings_factory, tmp_path: Path, caplog) -> 
 def test_closed_port(free_port, settings_factory, tmp_path, caplog):
     model = assert_local_in_time(f"http://{HOST}:{free_port}", settings_factory, tmp_path, caplog)
     assert "not reachable" in model.fallback_reason
+    assert model.fallback.kind == "unavailable"
+    assert model.status().registry_skipped_for_seconds > 0
 
 
 def test_server_answering_503(settings_factory, tmp_path, caplog):
@@ -293,6 +308,7 @@ def test_server_answering_503(settings_factory, tmp_path, caplog):
         url = f"http://{HOST}:{server.server_address[1]}"
         model = assert_local_in_time(url, settings_factory, tmp_path, caplog)
     assert "HTTP 503" in model.fallback_reason
+    assert model.fallback.kind == "unavailable"
 
 
 def test_server_that_accepts_and_never_answers(settings_factory, tmp_path, caplog):
@@ -333,24 +349,37 @@ def test_cli_exits_promptly_against_a_hanging_server(settings_factory, tmp_path)
             },
             "MLFLOW_TRACKING_URI": f"http://{HOST}:{server.server_address[1]}",
             "PREDICTIONDEX_MODELS_DIR": str(settings.models_dir),
+            "PYTHONUNBUFFERED": "1",  # the answer reaches us when printed, not at exit
         }
-        started = time.perf_counter()
-        done = subprocess.run(
+        process = subprocess.Popen(
             [sys.executable, "-m", "core.predict", "--a", "Pikachu", "--b", "Onix"],
             cwd=PROJECT_ROOT,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=60,
         )
-        seconds = time.perf_counter() - started
-    assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout)
+        try:
+            line = process.stdout.readline()  # blocks until the answer (start-up not timed)
+            answered = time.perf_counter()
+            # The stuck call is still held by the server (for 120 s): only a daemon worker
+            # lets the process end right after its answer.
+            returncode = process.wait(timeout=60)
+            exit_seconds = time.perf_counter() - answered
+            stderr = process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+            process.stderr.close()
+    assert returncode == 0, stderr
+    answer = json.loads(line)
     assert answer["source"] == "local"
     assert "within" in answer["fallback_reason"]
-    assert done.stderr == ""
-    # Python start-up and imports take a few seconds on their own; the fallback adds ~2 s.
-    assert seconds < 15
+    assert answer["fallback_kind"] == "unavailable"
+    assert stderr == ""
+    assert exit_seconds < 10, f"the process lived {exit_seconds:.1f} s after its answer"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ MODEL_PRESENCE_FILES = (
     artifacts.METADATA_FILE,
     *artifacts.MODEL_FILES.values(),
 )
+_WHITESPACE = re.compile(r"\s+")
 RECREATE_HINT = "Re-create it with `python -m core.predict export` or `python -m core.train`."
 
 
@@ -107,7 +109,7 @@ def check_compatible(bundle: ModelBundle) -> None:
 
 def one_line(error: BaseException, limit: int = 300) -> str:
     """An error's text on one line, cut at `limit` characters (for logs and status only)."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = _WHITESPACE.sub(" ", str(error)).strip() or type(error).__name__
     return text[:limit]
 
 
