@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import actions, auth, cache, components, guard
+from app import actions, auth, cache, components, guard, job_panel
 from core.battle import MAX_LEVEL, MIN_LEVEL
 from core.dataset import SCENARIO_CHOICES, LevelRange
 from core.train import MODEL_TYPES, TrainConfig, TrainingError, field_limits, grid_combinations
@@ -30,9 +30,10 @@ job = actions.current_training()
 def limited_input(field: str, key: str) -> int:
     """A whole-number input whose label, bounds, step, default and help come from TrainConfig."""
     limits = field_limits(field)
+    low, high = int(limits.low), int(limits.high)
     return st.number_input(
-        limits.label, min_value=int(limits.low), max_value=int(limits.high),
-        value=int(limits.default), step=int(limits.step), key=key,
+        limits.label, min_value=low, max_value=high, value=min(max(int(limits.default), low), high),
+        step=int(limits.step), key=key,
         help=f"{limits.help} ({int(limits.low):,} to {int(limits.high):,})".lstrip(),
     )  # fmt: skip
 
@@ -107,9 +108,8 @@ if job is not None:
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def progress_panel() -> None:
         """The job's progress, refreshed every second while it runs."""
-        view = job.view()
-        components.training_panel(view)
-        if running and view.finished:
+        job_panel.render(job)
+        if running and job.finished:
             st.rerun()  # the whole page (and sidebar) now shows the new version
 
     progress_panel()

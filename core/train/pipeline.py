@@ -195,6 +195,30 @@ def _evaluate(
     )  # fmt: skip
 
 
+def _publish_or_export(
+    config: TrainConfig, settings: Settings, tracker: Any, estimator: Any, metadata: dict,
+    watch: _Stopwatch,
+) -> tuple[Publication | None, str | None]:  # fmt: skip
+    """Write the model folder, then publish it (MLflow) or install it as the local fallback."""
+    with tempfile.TemporaryDirectory(prefix="predictiondex-model-") as scratch:
+        model_dir = Path(scratch) / "model"
+        manifest_sha = artifacts.write_model_dir(
+            estimator, config.model_type, {**metadata, "feature_columns": FEATURE_COLUMNS},
+            model_dir,
+        )  # fmt: skip
+        if tracker is not None:
+            publication = publish_model(
+                tracker, config, settings, metadata, model_dir, manifest_sha, watch
+            )
+            return publication, publication.exported_to
+        exported = None
+        if config.export_local:
+            artifacts.install_local_model(model_dir, settings.models_dir, None, None)
+            exported = str(settings.models_dir)
+        watch.lap("export")
+        return None, exported
+
+
 def train_model(
     config: TrainConfig,
     settings: Settings | None = None,
@@ -234,23 +258,9 @@ def train_model(
         "metrics": metrics,
         "grid_trials": trials,
     }
-    publication, exported = None, None
-    with tempfile.TemporaryDirectory(prefix="predictiondex-model-") as scratch:
-        model_dir = Path(scratch) / "model"
-        manifest_sha = artifacts.write_model_dir(
-            estimator, config.model_type, {**metadata, "feature_columns": FEATURE_COLUMNS},
-            model_dir,
-        )  # fmt: skip
-        if tracker is None:
-            if config.export_local:
-                artifacts.install_local_model(model_dir, settings.models_dir, None, None)
-                exported = str(settings.models_dir)
-            watch.lap("export")
-        else:
-            publication = publish_model(
-                tracker, config, settings, metadata, model_dir, manifest_sha, watch
-            )
-            exported = publication.exported_to
+    publication, exported = _publish_or_export(
+        config, settings, tracker, estimator, metadata, watch
+    )
     return TrainResult(
         config.model_type, params, metrics, evaluation, publication, exported, watch.seconds
     )

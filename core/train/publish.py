@@ -74,28 +74,28 @@ def _log_and_register(
     tracker: MLflowTracker, config: TrainConfig, settings: Settings, metadata: dict,
     model_dir: Path, manifest_sha: str, watch: _Watch,
 ) -> tuple[str, str, int]:  # fmt: skip
-    """Log params, metrics and the model folder in one run, then register it: (id, name, version)."""
+    """Log params, metrics and the model folder in one run, register it: (id, name, version).
+
+    Raises RegistryError when the store fails (the run then ends FAILED).
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     run_name = f"train_{config.model_type}_{config.version_label or 'run'}_{stamp}"
     watch.report("log", f"logging run {run_name} to MLflow")
     dataset, metrics = metadata["dataset"], metadata["metrics"]
     tags = {"model_type": config.model_type, "version_label": config.version_label,
             "data_hash": dataset["data_hash"], "scenario": config.scenario}  # fmt: skip
-    run_id = tracker.start_run(run_name, tags=tags)
-    try:
-        tracker.log_params({**metadata["params"], **{f"data_{k}": v for k, v in dataset.items()}})
-        tracker.log_params({"use_gridsearch": config.use_gridsearch, "grid_type": config.grid_type})
-        tracker.log_metrics(metrics)
-        tracker.log_model_dir(model_dir, manifest_sha)
+    # RunLogger ends the run FAILED on any exception, FINISHED otherwise.
+    with tracker.run(run_name, tags) as run:
+        run_id = run.run_id
+        run.log_params({**metadata["params"], **{f"data_{k}": v for k, v in dataset.items()}})
+        run.log_params({"use_gridsearch": config.use_gridsearch, "grid_type": config.grid_type})
+        run.log_metrics(metrics)
+        run.log_model_dir(model_dir, manifest_sha)
         watch.lap("log")
         watch.report("register", f"registering a new version of {settings.model_name}")
         description = f"{config.model_type} - Accuracy: {metrics['test_accuracy']:.4f}"
-        version = tracker.register_model(settings.model_name, description)
+        version = run.register(settings.model_name, description)
         watch.lap("register")
-        tracker.end_run("FINISHED")
-    except BaseException:
-        tracker.end_run("FAILED")
-        raise
     return run_id, run_name, version
 
 
