@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import annotated_types
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
 from core.registry import MLflowTracker
-from core.train import TrainConfig, train_model
+from core.train import TrainConfig, TrainingError, train_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
@@ -447,15 +448,49 @@ def test_train_form_shows_errors_inline(app_env: Settings) -> None:
     app.number_input(key="train_xgboost_learning_rate").set_value(0.0)
     app.number_input(key="train_xgboost_n_estimators").set_value(10**7)
     app.number_input(key="train_xgboost_max_depth").set_value(10**4)
-    app.number_input(key="train_n_battles").set_value(10**10)
     app.button(key="train_submit").click().run()
     assert not app.exception
     errors = " ".join(texts(app.error))
     assert "learning_rate=0.0 is out of range" in errors
     assert "n_estimators=10000000 is out of range" in errors
     assert "max_depth=10000 is out of range" in errors
-    assert "1,000,000 battles" in errors
     assert "train_job" not in app.session_state
+
+
+@pytest.fixture
+def lowered_battle_limit():
+    """TrainConfig's n_battles bound set to 5,000 in its one place (the field), then restored."""
+    field = TrainConfig.model_fields["n_battles"]
+    original = list(field.metadata)
+    field.metadata = [
+        annotated_types.Le(5000) if isinstance(item, annotated_types.Le) else item
+        for item in original
+    ]
+    TrainConfig.model_rebuild(force=True)
+    yield 5000
+    field.metadata = original
+    TrainConfig.model_rebuild(force=True)
+
+
+def test_train_page_limits_follow_the_model(app_env: Settings, lowered_battle_limit: int) -> None:
+    """A limit changed on TrainConfig's field is the page's limit, and the model refuses past it."""
+    app = open_page("train")
+    battles = app.number_input(key="train_n_battles")
+    assert battles.max == lowered_battle_limit and battles.min == 1
+    assert battles.value == lowered_battle_limit  # the form default (60,000) kept within bounds
+    assert battles.label == "Battles to simulate" and "1 to 5,000" in battles.help
+    with pytest.raises(
+        TrainingError, match=r"n_battles=5001 is out of range: use a value in \[1, 5,000\]"
+    ):
+        TrainConfig(n_battles=5001)
+    oracle = app.number_input(key="train_oracle_replays")
+    assert (oracle.min, oracle.max, oracle.value) == (1, 10_000, 400)
+
+
+def test_train_page_limits_are_the_model_defaults(app_env: Settings) -> None:
+    """Without the patch the page shows the model's own bound (10,000,000 battles)."""
+    app = open_page("train")
+    assert app.number_input(key="train_n_battles").max == 10_000_000
 
 
 def test_a_failed_training_reads_as_a_message(app_env: Settings) -> None:
