@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 
 from core.config import Settings
-from core.registry import audit, doctor, promotion, versions
+from core.registry import audit, doctor, evaluations, promotion, versions
 from core.registry.audit import AuditEntry, EarlierHolder
 from core.registry.checks import clean_text, parse_version, validate_model_name
 from core.registry.errors import NotRegisteredError
@@ -164,6 +164,28 @@ class Registry:
             return None
         reason = f"best {metric}={float(best[column]):.4f} >= {threshold}"
         return self.promote(model_name, int(best["version"]), reason=reason)
+
+    # --- evaluation and promotion decisions (core.evaluate, the promotion policy) -------------
+
+    def set_version_tags(self, model_name: str, version: int | str, tags: dict) -> None:
+        """Set tags on a version (values as text, at most 5000 characters each)."""
+        evaluations.set_version_tags(self.store, model_name, version, tags)
+
+    def record_decision(self, model_name: str, version: int | str, **fields) -> AuditEntry:
+        """Audit a decision that changed nothing (evaluations.record_decision)."""
+        return evaluations.record_decision(self.store, model_name, version, **fields)
+
+    def log_to_run(self, run_id: str, metrics: dict, files: list, path: str = "evaluation") -> None:
+        """Add metrics and files to an existing (finished) run, e.g. a stored evaluation."""
+        evaluations.log_to_run(self.store, run_id, metrics, files, path)
+
+    def run_data(self, run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+        """A run's (params, latest metrics)."""
+        return evaluations.run_data(self.store, run_id)
+
+    def read_run_text(self, run_id: str, path: str) -> str | None:
+        """The text of a run's artifact file, or None when the run has no such file."""
+        return evaluations.read_run_text(self.store, run_id, path)
 
     def doctor(self, model_name: str) -> list[str]:
         """Inconsistencies between runs, versions, artifacts, aliases and the audit trail."""

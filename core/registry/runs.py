@@ -124,9 +124,20 @@ class RunLogger:
             self.set_tags({MANIFEST_TAG: manifest_sha256, MODEL_TYPE_TAG: metadata["model_type"]})
         logger.info("uploaded model/ (%d files) to run %s", len(files) + 1, run_id)
 
+    def log_files(self, files: list[Path], artifact_path: str) -> None:
+        """Upload files (e.g. an evaluation's JSON and PNG) under `artifact_path/` of the run."""
+        log_files(self.store, self.active(), files, artifact_path)
+
     def register(self, model_name: str, description: str = "") -> int:
         """Register this run's complete `model/` as a new version of `model_name`; its number."""
         return register_run(self.store, self.active(), model_name, description)
+
+
+def log_files(store: Store, run_id: str, files: list[Path], artifact_path: str) -> None:
+    """Upload files under `artifact_path/` of an existing run (RegistryError on a store fault)."""
+    with translate("upload the run's files", store.settings):
+        for file in files:
+            store.client.log_artifact(run_id, str(file), artifact_path)
 
 
 def register_run(store: Store, run_id: str, model_name: str, description: str = "") -> int:

@@ -92,6 +92,10 @@ class MLflowTracker(Registry):
         """Upload a verified model folder as the active run's `model/` artifacts."""
         self._active().log_model_dir(model_dir, manifest_sha256)
 
+    def log_files(self, files: list[Path], artifact_path: str) -> None:
+        """Upload files under `artifact_path/` of the active run (RunLogger.log_files)."""
+        self._active().log_files(files, artifact_path)
+
     def register_model(self, model_name: str, description: str = "") -> int:
         """Register the active run's model as a new version of `model_name`; its number."""
         return self._active().register(model_name, description)

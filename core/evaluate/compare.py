@@ -1,0 +1,147 @@
+"""Champion/challenger: two models on the SAME fresh, seeded battles.
+
+The accuracy difference is paired (the same battles), so its bootstrap interval is narrow
+and the exact McNemar test looks only at the battles where the two models disagree.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from core.dataset import BattleDataset, DatasetError, generate_dataset
+from core.evaluate.matchups import held_out_pairs, matchup_calibration, pair_truth
+from core.evaluate.metrics import FeatureRows, classification_metrics, predict_probability
+from core.evaluate.stats import Interval, bootstrap_mean, mcnemar_exact
+
+Verdict = Literal["better", "worse", "no significant difference"]
+SIGNIFICANCE = 0.05
+DEFAULT_COMPARE_BATTLES = 200_000
+DEFAULT_COMPARE_SEED = 2026
+COMPARE_PAIRS = 300  # unordered held-out pairs for the matchup_mae difference
+COMPARE_REPLAYS = 200
+MIN_HELDOUT_BATTLES = 2_000  # fewer shared held-out battles: use every fresh battle
+
+
+@dataclass(frozen=True)
+class FreshBattles:
+    """Seeded battles no model was trained on, with their features and the rows compared.
+
+    Fields: data, features, rows (indices compared: matchups held out from every training set
+    given, or all), heldout (True when `rows` is that held-out subset).
+    """
+
+    data: BattleDataset
+    features: FeatureRows
+    rows: np.ndarray
+    heldout: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate against a baseline on the same battles (accuracies in [0, 1]).
+
+    Fields: accuracy / accuracy_against (candidate / baseline), difference (candidate − baseline
+    with its bootstrap 95% interval), p_value (exact McNemar on the discordant battles),
+    only_candidate_right / only_baseline_right (discordant counts), log_loss_difference
+    (candidate − baseline, nats; negative is better), matchup_mae_difference (candidate −
+    baseline; negative is better), verdict, battles (compared), seed, heldout.
+    """
+
+    accuracy: float
+    accuracy_against: float
+    difference: Interval
+    p_value: float
+    only_candidate_right: int
+    only_baseline_right: int
+    log_loss_difference: float
+    matchup_mae_difference: float
+    verdict: Verdict
+    battles: int
+    seed: int
+    heldout: bool
+
+
+@functools.lru_cache(maxsize=4)
+def _simulate(n_battles: int, seed: int, roster: str) -> tuple[BattleDataset, FeatureRows]:
+    data = generate_dataset(n_battles, seed, "all", 50, roster)
+    return data, FeatureRows.of(data)
+
+
+def fresh_battles(
+    n_battles: int = DEFAULT_COMPARE_BATTLES,
+    seed: int = DEFAULT_COMPARE_SEED,
+    roster: str = "letsgo",
+    splits: tuple[tuple[int, float], ...] = (),
+) -> FreshBattles:
+    """Fresh battles (cached by n, seed and roster), restricted to matchups held out from every
+    training split given as (split seed, test fraction) when at least MIN_HELDOUT_BATTLES remain.
+
+    Raises DatasetError for a bad battle count or roster.
+    """
+    data, features = _simulate(int(n_battles), int(seed), roster)
+    rows = np.arange(len(data))
+    if splits:
+        size = len(data.dex.pokemon_ids)
+        keys = data.matchup_keys()
+        held = np.ones(len(data), dtype=bool)
+        for split_seed, fraction in splits:
+            # The same draw as dataset.split_by_matchup: a matchup in its test part.
+            draw = np.random.default_rng([int(split_seed), 7919]).random(size * size)
+            held &= draw[keys] < float(fraction)
+        if held.sum() >= min(MIN_HELDOUT_BATTLES, len(data)):
+            return FreshBattles(data, features, np.flatnonzero(held), True)
+    return FreshBattles(data, features, rows, False)
+
+
+def verdict_of(difference: Interval, p_value: float) -> Verdict:
+    """better / worse when the interval excludes 0 and McNemar agrees (p < 0.05)."""
+    if p_value < SIGNIFICANCE and difference.low > 0:
+        return "better"
+    if p_value < SIGNIFICANCE and difference.high < 0:
+        return "worse"
+    return "no significant difference"
+
+
+def compare_models(candidate, baseline, fresh: FreshBattles, seed: int = 0) -> Comparison:
+    """Score both models on `fresh.rows` and compare them (see Comparison).
+
+    Raises DatasetError when there are no battles to compare on.
+    """
+    rows = fresh.rows
+    if rows.size == 0:
+        raise DatasetError("No battles to compare on: use more fresh battles.")
+    features = fresh.features.rows(rows)
+    labels = fresh.data.winner[rows]
+    q_new, q_old = predict_probability(candidate, features), predict_probability(baseline, features)
+    right_new = (q_new >= 0.5) == (labels == 1)
+    right_old = (q_old >= 0.5) == (labels == 1)
+    difference = bootstrap_mean(right_new.astype(np.int8) - right_old.astype(np.int8), seed=seed)
+    only_new = int((right_new & ~right_old).sum())
+    only_old = int((right_old & ~right_new).sum())
+    p_value = mcnemar_exact(only_new, only_old)
+    pairs = held_out_pairs(fresh.data, rows, COMPARE_PAIRS, seed)
+    truth = pair_truth(fresh.data.dex, pairs, replays=COMPARE_REPLAYS, seed=seed)
+    mae = [matchup_calibration(m, fresh.data.dex, pairs, truth=truth).matchup_mae
+           for m in (candidate, baseline)]  # fmt: skip
+    new_metrics, old_metrics = (
+        classification_metrics(q_new, labels),
+        classification_metrics(q_old, labels),
+    )
+    return Comparison(
+        accuracy=new_metrics.accuracy,
+        accuracy_against=old_metrics.accuracy,
+        difference=difference,
+        p_value=p_value,
+        only_candidate_right=only_new,
+        only_baseline_right=only_old,
+        log_loss_difference=new_metrics.log_loss - old_metrics.log_loss,
+        matchup_mae_difference=mae[0] - mae[1],
+        verdict=verdict_of(difference, p_value),
+        battles=int(rows.size),
+        seed=int(fresh.data.seed),
+        heldout=fresh.heldout,
+    )

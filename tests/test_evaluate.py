@@ -1,0 +1,185 @@
+"""core.evaluate: hand-worked statistics, the paired oracle gap, calibration, champion/challenger."""
+
+import math
+
+import numpy as np
+import pytest
+
+from core.dataset import generate_dataset, split_by_matchup
+from core.evaluate import (
+    Interval,
+    StatisticsError,
+    bootstrap_mean,
+    evaluate_model,
+    matchup_calibration,
+    mcnemar_exact,
+    oracle_accuracy,
+    paired_oracle_gap,
+)
+from core.evaluate.compare import compare_models, fresh_battles, verdict_of
+from core.evaluate.matchups import held_out_pairs
+from core.evaluate.metrics import FeatureRows
+from core.train.pipeline import make_estimator
+
+# --- exact McNemar and the bootstrap against small tables worked by hand ---------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (1, 9, 22 / 1024),  # 2 * (C(10,0) + C(10,1)) / 2^10
+        (0, 6, 2 / 64),  # 2 * (1/2)^6
+        (5, 5, 1.0),
+        (0, 0, 1.0),  # no discordant battle: nothing to test
+        (3, 0, 0.25),  # 2 * (1/2)^3
+    ],
+)
+def test_mcnemar_exact_matches_hand_worked_binomials(first, second, expected):
+    assert mcnemar_exact(first, second) == pytest.approx(expected, rel=1e-12)
+    assert mcnemar_exact(second, first) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_refuses_negative_counts():
+    with pytest.raises(StatisticsError):
+        mcnemar_exact(-1, 3)
+
+
+def test_bootstrap_of_paired_differences_matches_the_normal_table():
+    # 600 battles only the candidate gets right, 400 only the baseline, 9,000 ties:
+    # mean 0.02, variance 0.1 - 0.02^2 = 0.0996, standard error sqrt(0.0996 / 10,000).
+    values = np.concatenate([np.ones(600), -np.ones(400), np.zeros(9000)])
+    interval = bootstrap_mean(values, seed=1, resamples=4000)
+    half_width = 1.959964 * math.sqrt(0.0996 / 10_000)
+    assert interval.estimate == pytest.approx(0.02)
+    assert interval.low == pytest.approx(0.02 - half_width, abs=6e-4)
+    assert interval.high == pytest.approx(0.02 + half_width, abs=6e-4)
+
+
+def test_bootstrap_of_continuous_values_and_constant_values():
+    rng = np.random.default_rng(0)
+    values = rng.normal(1.0, 2.0, 2500)
+    interval = bootstrap_mean(values, seed=3, resamples=2000)
+    half_width = 1.959964 * values.std() / math.sqrt(values.size)
+    assert interval.low == pytest.approx(values.mean() - half_width, abs=0.015)
+    assert interval.high == pytest.approx(values.mean() + half_width, abs=0.015)
+    assert bootstrap_mean(np.full(50, 0.25)) == Interval(0.25, 0.25, 0.25)
+    with pytest.raises(StatisticsError):
+        bootstrap_mean(np.array([]))
+
+
+def test_interval_text_is_signed_with_a_true_minus():
+    assert Interval(-0.0012, -0.0031, 0.0007).as_text() == "−0.0012 [−0.0031, +0.0007]"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "p_value", "verdict"),
+    [
+        (0.001, 0.004, 0.01, "better"),
+        (-0.004, -0.001, 0.01, "worse"),
+        (-0.001, 0.004, 0.20, "no significant difference"),
+        (0.001, 0.004, 0.20, "no significant difference"),  # McNemar must agree
+    ],
+)
+def test_verdict_table(low, high, p_value, verdict):
+    assert verdict_of(Interval((low + high) / 2, low, high), p_value) == verdict
+
+
+# --- the paired oracle gap -----------------------------------------------------------------
+
+
+def test_paired_gap_on_a_hand_worked_table():
+    p = np.array([0.9, 0.2, 0.5, 0.6])
+    q = np.array([0.8, 0.7, 0.3, 0.4])
+    gap = paired_oracle_gap(p, q)
+    # oracle: .9 .8 .5 .6 -> 0.7; model: .9 .2 .5 .4 -> 0.5; excess per row 0 .6 0 .2
+    assert gap.oracle_accuracy == pytest.approx(0.7)
+    assert gap.expected_accuracy == pytest.approx(0.5)
+    assert gap.excess_error.estimate == pytest.approx(0.2)
+    assert 0.0 <= gap.excess_error.low <= 0.2 <= gap.excess_error.high <= 0.6
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    """A real seeded dataset, its matchup split and two real models: strong and weak."""
+    data = generate_dataset(12_000, seed=11)
+    split = split_by_matchup(data, 0.25, seed=11)
+    features = FeatureRows.of(data)
+    x, y = features.rows(split["train"]), data.winner[split["train"]]
+    strong = make_estimator("xgboost", {"n_estimators": 60, "max_depth": 5}, 11).fit(x, y)
+    weak = make_estimator("xgboost", {"n_estimators": 2, "max_depth": 1}, 11).fit(x, y)
+    return data, split, features, strong, weak
+
+
+def test_evaluate_model_reports_a_non_negative_gap_and_the_one_oracle(small_world):
+    data, split, features, strong, weak = small_world
+    for model in (strong, weak):
+        evaluation = evaluate_model(model, data, split["test"], features=features,
+                                    oracle_sample=300, oracle_replays=60, seed=4,
+                                    matchup_pairs=40)  # fmt: skip
+        metrics = evaluation.metrics()
+        assert metrics["excess_error"] >= 0 and metrics["excess_error_low"] >= 0
+        assert (
+            metrics["excess_error_low"] <= metrics["excess_error"] <= metrics["excess_error_high"]
+        )
+        assert metrics["oracle_gap"] == metrics["excess_error"]
+        # The same sample, salt and replays as the function the dataset CLI calls.
+        expected = oracle_accuracy(data, split["test"], sample=300, replays=60, seed=4)
+        assert metrics["oracle_accuracy"] == pytest.approx(expected, abs=1e-12)
+        assert metrics["oracle_accuracy"] == pytest.approx(
+            metrics["expected_accuracy"] + metrics["excess_error"]
+        )
+        for name in ("matchup_mae", "matchup_p95", "matchup_max", "matchup_wrong_side",
+                     "antisymmetry_max"):  # fmt: skip
+            assert 0.0 <= metrics[name] <= 1.0, name
+        assert metrics["matchup_mae"] <= metrics["matchup_p95"] <= metrics["matchup_max"]
+    report = evaluation.report
+    assert sum(report["confusion"].values()) == len(split["test"])
+    for name, rows in report["slices"].items():
+        assert sum(row["battles"] for row in rows) == len(split["test"]), name
+    assert {row["value"] for row in report["slices"]["form"]} <= {"Mega", "Alolan", "other"}
+    assert sum(report["reliability"]["count"]) == len(split["test"])
+    assert report["importance"] and report["roc"]["auc"] > 0.5
+
+
+def test_the_weak_model_is_further_from_the_truth(small_world):
+    data, split, features, strong, weak = small_world
+    pairs = held_out_pairs(data, split["test"], 60, seed=2)
+    good = matchup_calibration(strong, data.dex, pairs, replays=80, seed=2)
+    bad = matchup_calibration(weak, data.dex, pairs, replays=80, seed=2)
+    assert good.pairs == bad.pairs == 2 * len(pairs)
+    assert good.matchup_mae < bad.matchup_mae
+
+
+class _Constant:
+    """A model that always answers 0.7 (to check the calibration arithmetic by hand)."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, rows):
+        return np.tile([0.3, 0.7], (len(rows), 1))
+
+
+def test_calibration_arithmetic_on_a_constant_answer(small_world):
+    data, split, *_ = small_world
+    pairs = held_out_pairs(data, split["test"], 30, seed=5)
+    result = matchup_calibration(_Constant(), data.dex, pairs, replays=50, seed=5)
+    assert result.antisymmetry_max == pytest.approx(0.4)  # 0.7 + 0.7 - 1
+    assert result.matchup_max <= 0.7 + 1e-12
+
+
+# --- champion / challenger -----------------------------------------------------------------
+
+
+def test_compare_models_same_battles_verdicts(small_world):
+    _, _, _, strong, weak = small_world
+    fresh = fresh_battles(20_000, seed=99, splits=((11, 0.25),))
+    assert fresh.heldout and fresh is not None
+    assert fresh_battles(20_000, seed=99).data is fresh.data  # cached by seed
+    same = compare_models(strong, strong, fresh)
+    assert same.difference == Interval(0.0, 0.0, 0.0) and same.p_value == 1.0
+    assert same.verdict == "no significant difference"
+    worse = compare_models(weak, strong, fresh)
+    assert worse.verdict == "worse" and worse.difference.high < 0 and worse.p_value < 0.05
+    assert worse.accuracy - worse.accuracy_against == pytest.approx(worse.difference.estimate)
+    assert worse.only_baseline_right > worse.only_candidate_right
+    assert compare_models(strong, weak, fresh).verdict == "better"
