@@ -51,15 +51,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 @pytest.fixture(scope="session")
 def local_model_dir(tmp_path_factory: pytest.TempPathFactory):
     """A verified local fallback model (models/ format) from a tiny real training."""
-    from core.config import Settings
     from core.train import TrainConfig, train_model
-    from tests.reliability.harness import TINY_TRAINING
+    from tests.stores import embedded_settings
+    from tests.tiny_models import TINY_TRAINING
 
-    root = tmp_path_factory.mktemp("local-model")
-    settings = Settings(
-        tracking_uri=f"sqlite:///{root / 'unused.db'}",
-        artifacts_dir=root / "unused",
-        models_dir=root / "models",
-    )
+    settings = embedded_settings(tmp_path_factory.mktemp("local-model"))  # no store is opened
     train_model(TrainConfig(use_mlflow=False, **TINY_TRAINING), settings)
     return settings.models_dir

@@ -17,62 +17,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
 from core.config import PROJECT_ROOT, Settings
+from tests.cli import child_env, run_cli
 from tests.reliability.workers import PREFIX
+from tests.stores import StoreTemplate, embedded_settings
+from tests.tiny_models import TINY_TRAINING, TINY_TRAINING_ARGS
+
+# Shared helpers the reliability tests take from here, with the harness's own.
+__all__ = ["TINY_TRAINING", "TINY_TRAINING_ARGS", "child_env", "run_cli"]
 
 READY_TIMEOUT_SECONDS = 90.0
 BARRIER_DELAY_SECONDS = 0.15
-# Variables that change what the code under test does; a developer's shell must not leak them.
-ISOLATED_PREFIXES = ("MLFLOW_", "PREDICTIONDEX_")
-ISOLATED_NAMES = ("USE_MLFLOW_REGISTRY", "PROMOTION_THRESHOLD")
 
 
 class WorkerError(RuntimeError):
     """A worker died, stalled or answered nonsense; the message carries its stderr tail."""
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process: no MLflow/PredictionDex variables unless given."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(ISOLATED_PREFIXES) and name not in ISOLATED_NAMES
-    }
-    env.update(
-        PYTHONPATH=str(PROJECT_ROOT),
-        PYTHONUNBUFFERED="1",
-        # Several trainers share 2 cores: OpenMP threads must not spin while they wait.
-        OMP_WAIT_POLICY="PASSIVE",
-        GIT_PYTHON_REFRESH="quiet",
-    )
-    env.update(extra)
-    return env
-
-
-def store_env(settings: Settings) -> dict[str, str]:
-    """The variables that point a CLI at the same store as `settings`."""
-    return {
-        "MLFLOW_TRACKING_URI": settings.tracking_uri,
-        "MLFLOW_EXPERIMENT_NAME": settings.experiment_name,
-        "MLFLOW_MODEL_NAME": settings.model_name,
-        "PREDICTIONDEX_ARTIFACTS_DIR": str(settings.artifacts_dir),
-        "PREDICTIONDEX_MODELS_DIR": str(settings.models_dir),
-        "PROMOTION_THRESHOLD": str(settings.promotion_threshold),
-    }
-
-
-def settings_json(settings: Settings) -> dict[str, Any]:
-    """Settings as JSON for a worker command."""
-    data = {}
-    for field in fields(settings):
-        value = getattr(settings, field.name)
-        data[field.name] = str(value) if isinstance(value, Path) else value
-    data["approvers"] = list(settings.approvers)
-    return data
 
 
 class Worker:
@@ -251,25 +213,6 @@ def release_together(
     return [worker.receive(timeout) for worker in pool]
 
 
-def run_cli(
-    module: str,
-    argv: list[str],
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 180.0,
-) -> subprocess.CompletedProcess:
-    """`python -m <module> argv...` as a real process; output captured as text."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *argv],
-        cwd=cwd or PROJECT_ROOT,
-        env=child_env(**(env or {})),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def start_cli(module: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `python -m <module> argv...` without waiting (its own session)."""
     return subprocess.Popen(
@@ -297,26 +240,12 @@ def finish(process: subprocess.Popen, timeout: float = 180.0) -> tuple[int, str,
 
 
 # ---------------------------------------------------------------------------------------------
-# Stores and tiny trainings
-
-# A training that takes well under a second of CPU: the counts are what matter, not the model.
-TINY_TRAINING: dict[str, Any] = {
-    "n_battles": 1500,
-    "oracle_sample": 0,
-    "params": {"n_estimators": 5, "max_depth": 3},
-}
-TINY_TRAINING_ARGS = [
-    "--n-battles", "1500", "--oracle-sample", "0",
-    "--param", "n_estimators=5", "--param", "max_depth=3",
-]  # fmt: skip
+# Stores
 
 
-def sqlite_settings(root: Path, **overrides: Any) -> Settings:
-    """Settings for a fresh embedded store under `root`."""
-    values: dict[str, Any] = {
-        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
-        "artifacts_dir": root / "mlartifacts",
-        "models_dir": root / "models",
-    }
-    values.update(overrides)
-    return Settings(**values)
+def sqlite_settings(
+    root: Path, template: StoreTemplate | None = None, **overrides: Any
+) -> Settings:
+    """Settings for an embedded store under `root`: fresh (the code under test creates it), or a
+    copy of the session's `store_template` where the test is not about creating the store."""
+    return embedded_settings(root, template, **overrides)

@@ -23,10 +23,8 @@ from tests.reliability.harness import (
     finish,
     release_together,
     run_cli,
-    settings_json,
     sqlite_settings,
     start_cli,
-    store_env,
     workers,
 )
 
@@ -67,7 +65,7 @@ def test_four_processes_on_a_fresh_store_barrier_trials(tmp_path, local_model_di
             root = tmp_path / f"trial{trial:02d}"
             settings = sqlite_settings(root, promotion_threshold=0.0)
             shutil.copytree(local_model_dir, settings.models_dir)
-            store = settings_json(settings)
+            store = settings.to_env()
             replies = release_together(
                 pool,
                 [
@@ -97,13 +95,13 @@ def test_four_processes_on_a_fresh_store_barrier_trials(tmp_path, local_model_di
                     "op": "cli",
                     "module": "core.registry",
                     "argv": ["doctor"],
-                    "env": store_env(settings),
+                    "env": settings.to_env(),
                 }
             )
             assert doctor["ok"] and doctor["value"]["code"] == 0, doctor
             assert "no inconsistencies found" in doctor["value"]["stdout"]
             if trial % CLI_DOCTOR_EVERY == CLI_DOCTOR_EVERY - 1:
-                done = run_cli("core.registry", ["doctor"], env=store_env(settings))
+                done = run_cli("core.registry", ["doctor"], env=settings.to_env())
                 assert done.returncode == 0, done.stderr
                 cli_doctors += 1
     counts(
@@ -124,7 +122,7 @@ def test_four_fresh_cli_processes_on_a_fresh_store(tmp_path, local_model_dir, co
         root = tmp_path / f"fresh{trial}"
         settings = sqlite_settings(root, promotion_threshold=0.0)
         shutil.copytree(local_model_dir, settings.models_dir)
-        env = store_env(settings)
+        env = settings.to_env()
         processes = [
             start_cli("core.train", [*TINY_TRAINING_ARGS, "--seed", str(trial)], env),
             start_cli("core.train", [*TINY_TRAINING_ARGS, "--seed", "99"], env),

@@ -18,7 +18,6 @@ from tests.reliability.harness import (
     TINY_TRAINING,
     Worker,
     release_together,
-    settings_json,
     sqlite_settings,
     workers,
 )
@@ -39,7 +38,7 @@ def trainers() -> Iterator[list[Worker]]:
 
 def register_concurrently(pool: list[Worker], settings) -> dict:
     """Run the 4 x 10 trainings at once and check everything the guarantee promises."""
-    store = settings_json(settings)
+    store = settings.to_env()
     replies = release_together(
         pool,
         [

@@ -10,15 +10,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
-import subprocess
-import sys
 import tomllib
 
 import pytest
 from packaging.version import Version
 
 from core.config import PROJECT_ROOT
-from tests.reliability.harness import child_env
+from tests.cli import run_python
 
 pytestmark = pytest.mark.reliability
 
@@ -70,19 +68,11 @@ def test_streamlit_config_keeps_protections_on(counts):
 
 def test_streamlit_itself_reads_the_protections_from_the_project():
     """What Streamlit actually uses when started from the project root (no flag, no env var)."""
-    env = {k: v for k, v in child_env().items() if not k.startswith("STREAMLIT_")}
     code = (
         "import json; from streamlit import config; config.get_config_options(force_reparse=True);"
         f"print(json.dumps({{k: config.get_option(k) for k in {list(PROTECTIONS)!r}}}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python(["-c", code])  # child_env: no STREAMLIT_* variable of the shell
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == PROTECTIONS
 

@@ -39,9 +39,7 @@ from tests.reliability.harness import (
     kill_pid,
     release_together,
     run_cli,
-    settings_json,
     sqlite_settings,
-    store_env,
     workers,
     zygote,
 )
@@ -102,9 +100,9 @@ def parent(tmp_path_factory) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, store_template):
     """An embedded store whose v1 holds Production; every training clears the threshold."""
-    settings = sqlite_settings(tmp_path, promotion_threshold=0.0)
+    settings = sqlite_settings(tmp_path, store_template, promotion_threshold=0.0)
     result = train_model(TrainConfig(seed=0, **TINY_TRAINING), settings)
     assert result.version == 1 and result.promoted
     return settings
@@ -113,7 +111,7 @@ def store(tmp_path):
 def test_kill_training_and_promotion_at_each_step(store, parent, counts):
     settings, name = store, store.model_name
     tracker = MLflowTracker(settings=settings, lock_stale_seconds=STALE_SECONDS)
-    job = {"op": "train", "settings": settings_json(settings), "config": TINY_TRAINING}
+    job = {"op": "train", "settings": settings.to_env(), "config": TINY_TRAINING}
     orphans = 0
     recovery_seconds = []
     for seed, (label, stall, new_versions) in enumerate(TRAINING_KILL_POINTS, start=1):
@@ -162,7 +160,7 @@ def test_kill_training_and_promotion_at_each_step(store, parent, counts):
     # What the crashes left is listed by the CLI, which exits non-zero.
     problems = tracker.doctor(name)
     assert orphans == 2 and sum(ORPHAN in p for p in problems) == orphans, problems
-    done = run_cli("core.registry", ["doctor"], env=store_env(settings))
+    done = run_cli("core.registry", ["doctor"], env=settings.to_env())
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.count(ORPHAN) == orphans
     # The store keeps working: the next training gets the next number, no gap, no duplicate.
@@ -189,7 +187,7 @@ def test_kill_training_at_random_moments(parent, tmp_path, counts):
     train_model(TrainConfig(seed=0, **TINY_TRAINING), settings)
     tracker = MLflowTracker(settings=settings)
     tracker.promote_to_production(settings.model_name, 1)
-    job = {"op": "train", "settings": settings_json(settings), "config": TINY_TRAINING}
+    job = {"op": "train", "settings": settings.to_env(), "config": TINY_TRAINING}
     signal_at_log = {"step": "log", "keep_going": True}
     killed = finished = 0
     # One undisturbed run measures the window from "logging begins" to "run finished".
@@ -226,7 +224,7 @@ def test_racing_promoters_after_a_crashed_promotion(store, parent, counts):
     for seed in (1, 2, 3, 4):
         train_model(TrainConfig(seed=seed, threshold=1.0, **TINY_TRAINING), settings)
     tracker = MLflowTracker(settings=settings)
-    data = settings_json(settings)
+    data = settings.to_env()
     lock = {"lock_stale_seconds": STALE_SECONDS, "lock_timeout_seconds": 30.0}
     wins = conflicts = successes = 0
     waits = []
@@ -284,12 +282,12 @@ def test_racing_promoters_after_a_crashed_promotion(store, parent, counts):
     )
 
 
-def test_doctor_on_a_clean_store_and_on_planted_problems(tmp_path, counts):
-    settings = sqlite_settings(tmp_path, promotion_threshold=0.0)
+def test_doctor_on_a_clean_store_and_on_planted_problems(tmp_path, store_template, counts):
+    settings = sqlite_settings(tmp_path, store_template, promotion_threshold=0.0)
     for seed in range(4):
         train_model(TrainConfig(seed=seed, **TINY_TRAINING), settings)
     tracker = MLflowTracker(settings=settings)
-    name, env = settings.model_name, store_env(settings)
+    name, env = settings.model_name, settings.to_env()
     done = run_cli("core.registry", ["doctor"], env=env)
     assert done.returncode == 0 and "no inconsistencies found" in done.stdout, done.stderr
 

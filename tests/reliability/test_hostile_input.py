@@ -23,7 +23,7 @@ from core.pokedex import PokedexError
 from core.predict import PredictionModel
 from core.registry import MODEL_NAME_PATTERN, MLflowTracker, RegistryError, load_model_from_registry
 from core.train import TrainConfig, train_model, validate_params
-from tests.reliability.harness import TINY_TRAINING, run_cli, sqlite_settings, store_env, workers
+from tests.reliability.harness import TINY_TRAINING, run_cli, sqlite_settings, workers
 
 pytestmark = pytest.mark.reliability
 
@@ -269,15 +269,15 @@ def registry_snapshot(tracker: MLflowTracker) -> tuple:
 
 
 @pytest.mark.slow
-def test_hostile_model_names_and_versions(tmp_path, helper, counts):
+def test_hostile_model_names_and_versions(tmp_path, store_template, helper, counts):
     marker = tmp_path / "pwned"
-    settings = sqlite_settings(tmp_path, promotion_threshold=0.0)
+    settings = sqlite_settings(tmp_path, store_template, promotion_threshold=0.0)
     for seed in (1, 2):
         train_model(TrainConfig(seed=seed, **TINY_TRAINING), settings)
     tracker = MLflowTracker(settings=settings)
     name = settings.model_name
     before = registry_snapshot(tracker)
-    env = store_env(settings)
+    env = settings.to_env()
     tally = Tally()
     names = [*MODEL_NAME_PAYLOADS, *code_payloads(marker)]
     for payload in names:
@@ -369,7 +369,7 @@ def test_hostile_training_input_is_rejected_before_any_run(tmp_path, helper, cou
             lambda e=extra: train_model(TrainConfig(n_battles=1500, **e), settings),
             ValueError,
         )
-    env = store_env(settings)
+    env = settings.to_env()
     cli_cases = [
         ["--n-battles", "10000000000"],
         ["--n-battles", "-1"],

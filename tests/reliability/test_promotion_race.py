@@ -20,7 +20,6 @@ from tests.reliability.harness import (
     TINY_TRAINING,
     Worker,
     release_together,
-    settings_json,
     sqlite_settings,
     workers,
 )
@@ -95,7 +94,7 @@ def check_round(tracker, name, replies, current, expected_winners, audit_before)
 def race(pool, settings, promotion_rounds: int, rollback_rounds: int) -> dict:
     """Promotion rounds, then rollback-against-promotions rounds; counts of what happened."""
     tracker = prepare_store(settings)
-    name, store = settings.model_name, settings_json(settings)
+    name, store = settings.model_name, settings.to_env()
     rng = random.Random(7)
     outcome = {"rounds": 0, "ok": 0, "conflicts": 0, "rollback_wins": 0, "promotion_wins": 0}
     for index in range(promotion_rounds + rollback_rounds):
@@ -141,8 +140,8 @@ def race(pool, settings, promotion_rounds: int, rollback_rounds: int) -> dict:
     return outcome
 
 
-def test_promotion_race_on_sqlite(promoters, tmp_path, counts):
-    settings = sqlite_settings(tmp_path)
+def test_promotion_race_on_sqlite(promoters, tmp_path, store_template, counts):
+    settings = sqlite_settings(tmp_path, store_template)
     outcome = race(promoters, settings, SQLITE_PROMOTION_ROUNDS, SQLITE_ROLLBACK_ROUNDS)
     assert outcome["silent_overwrites"] == 0
     counts(promoters=PROMOTERS, promotion_rounds=SQLITE_PROMOTION_ROUNDS,

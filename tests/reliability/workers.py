@@ -33,7 +33,6 @@ from typing import Any
 
 PREFIX = "@@"
 STALL_SECONDS = 3600.0
-SETTINGS_PATH_FIELDS = ("artifacts_dir", "models_dir")
 
 
 def emit(message: dict) -> None:
@@ -42,17 +41,11 @@ def emit(message: dict) -> None:
     sys.stdout.flush()
 
 
-def make_settings(fields: dict):
-    """Settings from the JSON the parent sent."""
+def make_settings(env: dict):
+    """Settings from the variables the parent sent (its `Settings.to_env()`)."""
     from core.config import Settings
 
-    values = dict(fields)
-    for name in SETTINGS_PATH_FIELDS:
-        if name in values:
-            values[name] = Path(values[name])
-    if "approvers" in values:
-        values["approvers"] = tuple(values["approvers"])
-    return Settings(**values)
+    return Settings.from_env(env)
 
 
 def stall(point: str, keep_going: bool = False) -> None:
@@ -130,7 +123,12 @@ def op_warm(command: dict) -> dict:
     root = Path(command["root"])
     load_pokedex()
     ensure_store(
-        make_settings({"tracking_uri": f"sqlite:///{root / 'warm.db'}", "artifacts_dir": str(root)})
+        make_settings(
+            {
+                "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'warm.db'}",
+                "PREDICTIONDEX_ARTIFACTS_DIR": str(root),
+            }
+        )
     )
     return {"pid": os.getpid()}
 
