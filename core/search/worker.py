@@ -1,0 +1,145 @@
+"""A search worker: joins a study by name and runs trials until the study's budget is spent.
+
+The budget lives in the study itself (user attributes `target_trials` and `deadline`), so a
+worker started on another machine with `python -m core.search worker --study NAME --storage URL`
+needs nothing else. Each fit is single-threaded; SIGTERM stops the current trial (FAIL, its
+child run KILLED) and the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from core.config import Settings
+from core.search.config import SearchError, check_study_name
+from core.search.data import load_search_data
+from core.search.objective import run_trial
+from core.search.storage import open_storage
+
+logger = logging.getLogger(__name__)
+
+COUNTED_STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study searches, read back from its user attributes (see `plan_attributes`)."""
+
+    model_type: str
+    n_battles: int
+    seed: int
+    objective: str
+    grid_type: str | None
+    parent_run_id: str
+    cache_dir: str
+    target_trials: int
+    deadline: float | None
+
+    @classmethod
+    def of(cls, study: Any) -> StudyPlan:
+        """The plan stored on a study; SearchError when the study was not made by core.search."""
+        attrs = study.user_attrs
+        try:
+            return cls(
+                attrs["model_type"], int(attrs["n_battles"]), int(attrs["seed"]),
+                attrs["objective"], attrs.get("grid_type"), attrs["parent_run_id"],
+                attrs["cache_dir"], int(attrs["target_trials"]), attrs.get("deadline"),
+            )  # fmt: skip
+        except KeyError as missing:
+            raise SearchError(
+                f"Study {study.study_name!r} has no {missing} attribute: it was not started by "
+                "`python -m core.search`; start it there first."
+            ) from None
+
+
+def make_sampler(grid_type: str | None, model_type: str, seed: int | None) -> Any:
+    """TPE, or Optuna's GridSampler over the seed's grid."""
+    import optuna
+
+    if grid_type:
+        from core.train import GRIDS
+
+        return optuna.samplers.GridSampler(GRIDS[model_type][grid_type], seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+
+
+def make_pruner() -> Any:
+    """Median pruning after 5 complete trials."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+
+
+def load_study(name: str, storage_url: str, settings: Settings, seed: int | None = None) -> Any:
+    """An existing study with its sampler and pruner; SearchError when there is none."""
+    import optuna
+
+    storage = open_storage(storage_url, settings)
+    check_study_name(name)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise SearchError(
+            f"No study {name!r} in this storage: start it with `python -m core.search --study "
+            f"{name}` first."
+        ) from None
+    plan = StudyPlan.of(study)
+    return optuna.load_study(
+        study_name=name, storage=storage, pruner=make_pruner(),
+        sampler=make_sampler(plan.grid_type, plan.model_type, seed),
+    )  # fmt: skip
+
+
+def budget_left(study: Any) -> bool:
+    """True while the study wants more trials and its deadline has not passed."""
+    plan = StudyPlan.of(study)
+    states = [trial.state.name for trial in study.get_trials(deepcopy=False)]
+    counted = sum(state in COUNTED_STATES for state in states)
+    failed = states.count("FAIL")
+    if plan.deadline is not None and time.time() >= plan.deadline:
+        return False
+    # A study whose trials keep failing stops instead of spinning (the failures are logged).
+    return counted < plan.target_trials and failed < max(plan.target_trials, 3)
+
+
+def run_worker(name: str, storage_url: str, settings: Settings) -> int:
+    """Run trials of a study until its budget is spent; the number of trials this worker ran."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = load_study(name, storage_url, settings)
+    plan = StudyPlan.of(study)
+    from pathlib import Path
+
+    data = load_search_data(plan.n_battles, plan.seed, Path(plan.cache_dir))
+    names = None
+    if plan.grid_type:
+        from core.train import GRIDS
+
+        names = tuple(GRIDS[plan.model_type][plan.grid_type])
+
+    def objective(trial: Any) -> float:
+        return run_trial(
+            trial, plan.model_type, data, plan.objective, plan.seed, settings,
+            plan.parent_run_id, names,
+        )  # fmt: skip
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    ran = 0
+    try:
+        while budget_left(study):
+            study.optimize(objective, n_trials=1, catch=(Exception,))
+            ran += 1
+    except KeyboardInterrupt:
+        logger.warning("worker stopped by a signal after %d trials", ran)
+    return ran
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("stopped")

@@ -1,0 +1,199 @@
+"""core.search on real storages: worker processes sharing a SQLite study, kill -9, resume, bad input.
+
+Every test runs the real CLI (`python -m core.search`) as a process, on a tiny seeded dataset,
+against a real SQLite MLflow store in tmp_path (copied from the session's template).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import PROJECT_ROOT, Settings
+from core.search import SearchConfig, SearchError, check_study_name, max_workers
+from core.search.data import cache_key, load_search_data
+from tests.cli import child_env, run_cli
+
+SMALL = ["--n-battles", "2500", "--oracle-sample", "100", "--oracle-replays", "50"]
+DEADLINE_SECONDS = 240.0
+
+
+def optuna_storage(root: Path) -> str:
+    return f"sqlite:///{root / 'optuna.db'}"
+
+
+def load_trials(url: str, study: str) -> list:
+    import optuna
+
+    return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+
+
+def mlflow_client(settings: Settings):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def child_runs(settings: Settings, parent_id: str) -> list:
+    client = mlflow_client(settings)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+def search_json(completed: subprocess.CompletedProcess) -> dict:
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- bad input: one error line, exit 2, nothing created ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--trials", "0"], "trials"),
+        (["--workers", "0"], "workers"),
+        (["--workers", str(max_workers() + 1)], "cores"),
+        (["--storage", "postgresql+psycopg2://u:pw@127.0.0.1:9/nowhere"], "cannot be reached"),
+        (["--storage", "redis://127.0.0.1:6379"], "not a database URL"),
+        (["--study", "../etc/passwd"], "not allowed"),
+        (["--study", "x'; DROP TABLE studies; --"], "not allowed"),
+        (["--study", "a/b"], "not allowed"),
+        (["--n-battles", "5"], "n_battles"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_creates_nothing(tmp_path, settings_factory, argv, says):
+    settings = settings_factory()
+    completed = run_cli("core.search", argv, settings, timeout=60)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), completed.stderr
+    assert says in lines[0]
+    assert completed.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no study, no store, no cache
+
+
+def test_worker_refuses_an_unknown_study(tmp_path, settings_factory):
+    settings = settings_factory()
+    url = optuna_storage(tmp_path)
+    completed = run_cli("core.search", ["worker", "--study", "nope", "--storage", url], settings)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: No study 'nope'"), completed.stderr
+
+
+@pytest.mark.parametrize("name", ["a", "study-1", "Team_2026", "x" * 64])
+def test_safe_study_names_pass(name):
+    assert check_study_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-x", "x" * 65, "a.b", "a b", "é", "a;b", "a%b"])
+def test_unsafe_study_names_are_refused(name):
+    with pytest.raises(SearchError):
+        SearchConfig(study=name)
+
+
+def test_the_dataset_is_built_once_and_read_from_its_hash(tmp_path):
+    first = load_search_data(600, 3, tmp_path)
+    second = load_search_data(600, 3, tmp_path)
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert first.key == second.key == cache_key(600, 3) != cache_key(600, 4)
+    assert first.data_hash == second.data_hash
+    assert first.fit_x.equals(second.fit_x) and (first.valid_y == second.valid_y).all()
+    assert len(first.fit_x) > len(first.valid_x) > 0
+    assert [p.name for p in tmp_path.glob("*.parquet")] == [f"search-{first.key}.parquet"]
+
+
+# --- real studies -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settings_factory):
+    settings = settings_factory(with_store=True)
+    url = optuna_storage(tmp_path)
+    argv = ["--study", "shared", "--workers", "2", "--storage", url, *SMALL]
+    first = search_json(run_cli("core.search", ["--trials", "6", *argv], settings))
+
+    trials = load_trials(url, "shared")
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert first["trials_complete"] + first["trials_pruned"] == 6
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers ran trials
+    children = child_runs(settings, first["parent_run_id"])
+    by_trial = {r.data.tags["optuna.trial"]: r for r in children if "optuna.trial" in r.data.tags}
+    assert sorted(by_trial, key=int) == [str(n) for n in range(6)]
+    assert {t.user_attrs["mlflow_run_id"] for t in trials} == {
+        r.info.run_id for r in by_trial.values()
+    }
+    client = mlflow_client(settings)
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    assert [int(v.version) for v in versions] == [first["registered_version"]] == [1]
+    parent = client.get_run(first["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_value"] == pytest.approx(first["best_value"])
+    artifacts = {f.path for f in client.list_artifacts(parent.info.run_id, "search")}
+    assert "search/optimization_history.html" in artifacts
+
+    second = search_json(run_cli("core.search", ["--trials", "2", *argv], settings))
+    assert second["parent_run_id"] == first["parent_run_id"]
+    numbers = sorted(t.number for t in load_trials(url, "shared"))
+    assert numbers == list(range(8))
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    if second["best_value"] == first["best_value"]:  # same best trial: not registered again
+        assert second["registered_version"] == 1 and len(versions) == 1
+    else:
+        assert second["registered_version"] == 2 and len(versions) == 2
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_its_trial_fail_and_the_study_finishes(
+    tmp_path, settings_factory
+):
+    settings = settings_factory(with_store=True)
+    url = optuna_storage(tmp_path)
+    argv = ["--study", "crash", "--workers", "2", "--trials", "6", "--storage", url,
+            "--model", "random_forest", *SMALL]  # fmt: skip
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "core.search", *argv], cwd=PROJECT_ROOT, env=child_env(settings),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        victim = _running_trial_worker(url, "crash", coordinator)
+        os.kill(victim, signal.SIGKILL)
+        out, err = coordinator.communicate(timeout=DEADLINE_SECONDS)
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+    result = search_json(subprocess.CompletedProcess([], coordinator.returncode, out, err))
+    trials = load_trials(url, "crash")
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and failed[0].user_attrs["worker"].endswith(f":{victim}")
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    assert result["trials_complete"] + result["trials_pruned"] == 6
+    assert result["trials_failed"] == 1 and result["registered_version"] == 1
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    dead_run = mlflow_client(settings).get_run(failed[0].user_attrs["mlflow_run_id"])
+    assert dead_run.info.status == "FAILED"
+
+
+def _running_trial_worker(url: str, study: str, coordinator: subprocess.Popen) -> int:
+    """The PID of a worker that is in the middle of a trial (polled to a deadline)."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        assert coordinator.poll() is None, coordinator.communicate()[1][-2000:]
+        try:
+            for trial in load_trials(url, study):
+                worker = trial.user_attrs.get("worker", "")
+                if trial.state.name == "RUNNING" and worker:
+                    return int(worker.rsplit(":", 1)[1])
+        except (KeyError, sqlite3.OperationalError, Exception):  # noqa: BLE001 - not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no trial started before the deadline")
