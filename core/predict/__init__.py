@@ -9,6 +9,7 @@ Importing this package does not import mlflow: the local fallback answers withou
 """
 
 from core.predict.answers import Contribution, Prediction
+from core.predict.cli import main
 from core.predict.export import ExportResult, export_local_model
 from core.predict.policy import FallbackReason, PredictionModel, ServingStatus
 from core.predict.sources import LocalModelError, ServedModel
@@ -23,4 +24,5 @@ __all__ = [
     "ServedModel",
     "ServingStatus",
     "export_local_model",
+    "main",
 ]
