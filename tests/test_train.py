@@ -321,6 +321,7 @@ def test_train_config_refuses_bad_values_at_construction(fields, message):
 
 
 def test_train_config_is_frozen_and_fills_defaults():
+    assert TrainConfig().params == validate_params("xgboost", {})  # defaults validated too
     config = TrainConfig(model_type="random_forest", params={"n_estimators": "30"}, level="40-60")
     assert config.params == {**validate_params("random_forest", {}), "n_estimators": 30}
     assert config.level == LevelRange(40, 60) and not config.level.single

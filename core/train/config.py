@@ -67,7 +67,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     model_type: str = Field("xgboost", title="Model")
-    params: dict[str, Any] = Field(default_factory=dict, title="Hyperparameters")
+    params: dict[str, Any] = Field(
+        default_factory=dict, title="Hyperparameters", validate_default=True
+    )
     n_battles: Whole = _limit(
         DEFAULT_BATTLES, "Battles to simulate", "battles simulated for training and testing",
         10_000, STARTER_BATTLES, ge=1, le=MAX_DATASET_BATTLES,
