@@ -15,6 +15,7 @@ BENCHMARKS = (
     "benchmarks.bench_pipeline",
     "benchmarks.bench_predict",
     "benchmarks.bench_dashboard",
+    "benchmarks.bench_api",
 )
 
 
