@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-SERVICES = {"postgres", "mlflow", "app", "trainer"}
+SERVICES = {"postgres", "mlflow", "app", "api", "trainer"}
 
 
 @cache
@@ -239,7 +239,7 @@ def test_dockerfile_cmd_serves_the_app_on_all_interfaces() -> None:
 
 
 def test_compose_is_team_mode() -> None:
-    """postgres, mlflow (PostgreSQL store, served artifacts), app and a one-shot trainer."""
+    """postgres, mlflow (PostgreSQL store, served artifacts), app, api and a one-shot trainer."""
     services = compose()["services"]
     assert set(services) == SERVICES
 
@@ -261,7 +261,7 @@ def test_compose_is_team_mode() -> None:
     assert mlflow["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "/health" in " ".join(mlflow["healthcheck"]["test"])
 
-    for name in ("app", "trainer"):
+    for name in ("app", "api", "trainer"):
         environment = services[name]["environment"]
         assert environment["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
         assert services[name]["depends_on"]["mlflow"]["condition"] == "service_healthy"
@@ -274,13 +274,19 @@ def test_compose_is_team_mode() -> None:
     )
 
 
-def test_compose_publishes_only_the_app_and_the_mlflow_ui() -> None:
-    """8501 (app) and 5000 (MLflow UI) are the only published ports."""
+def test_compose_publishes_only_the_app_the_api_and_the_mlflow_ui() -> None:
+    """8501 (app), 8000 (API) and 5000 (MLflow UI) are the only published container ports."""
     published = {
         name: [str(port).rsplit(":", 1)[-1] for port in service.get("ports", [])]
         for name, service in compose()["services"].items()
     }
-    assert published == {"postgres": [], "mlflow": ["5000"], "app": ["8501"], "trainer": []}
+    assert published == {
+        "postgres": [],
+        "mlflow": ["5000"],
+        "app": ["8501"],
+        "api": ["8000"],
+        "trainer": [],
+    }
 
 
 def test_credentials_come_from_the_env_file() -> None:
