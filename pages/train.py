@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import actions, auth, cache, components, guard, job_panel
+from app import actions, auth, cache, components, guard, job_panel, search_view
 from core.battle import MAX_LEVEL, MIN_LEVEL
 from core.dataset import SCENARIO_CHOICES, LevelRange
 from core.train import MODEL_TYPES, TrainConfig, TrainingError, field_limits, grid_combinations
@@ -40,6 +40,11 @@ def limited_input(field: str, key: str) -> int:
 
 if not auth.can_approve(settings):
     st.info(auth.why_not_allowed(settings, "train"), icon=":material/lock:")
+    st.stop()
+
+MODES = {"train": "Train one model", "search": "Search hyperparameters (Optuna)"}
+if st.radio("Mode", MODES, format_func=MODES.get, horizontal=True, key="train_mode") == "search":
+    search_view.render(settings)
     st.stop()
 
 model_type = st.radio(

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-SERVICES = {"postgres", "mlflow", "app", "api", "trainer"}
+SERVICES = {"postgres", "mlflow", "app", "api", "trainer", "search-worker"}
 
 
 @cache
@@ -286,6 +286,7 @@ def test_compose_publishes_only_the_app_the_api_and_the_mlflow_ui() -> None:
         "app": ["8501"],
         "api": ["8000"],
         "trainer": [],
+        "search-worker": [],
     }
 
 

@@ -197,3 +197,55 @@ def _running_trial_worker(url: str, study: str, coordinator: subprocess.Popen) -
             pass
         time.sleep(0.2)
     raise AssertionError("no trial started before the deadline")
+
+
+# --- the Train page's search mode (AppTest) -----------------------------------------------------
+
+MAIN = PROJECT_ROOT / "app" / "main.py"
+
+
+@pytest.mark.slow
+def test_search_mode_starts_shows_live_trials_and_cancels(settings_factory, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    settings = settings_factory(with_store=True)
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    app.switch_page("../pages/train.py").run()
+    app.radio(key="train_mode").set_value("search").run()
+    assert not app.exception, [e.value for e in app.exception]
+    app.number_input(key="search_trials").set_value(200)
+    app.number_input(key="search_n_battles").set_value(2000)
+    app.text_input(key="search_study").set_value("from-the-page")
+    app.button(key="search_start").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    job = app.session_state["search_job"]
+
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    rows = 0
+    while time.monotonic() < deadline and rows == 0:
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        table = app.dataframe(key="search_trials_table").value
+        rows = len(table)
+        time.sleep(0.5)
+    assert rows >= 1, "the live table never showed a trial"
+    assert {"trial", "state", "value"} <= set(table.columns)
+
+    app.button(key="search_cancel").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert job.wait(60), "the search did not stop within 60 s of Cancel"
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    view = job.view()
+    assert view.state == "cancelled", (view.state, view.error)
+    assert not [
+        t for t in load_trials(view.storage_url, "from-the-page") if t.state.name == "RUNNING"
+    ]
+    versions = mlflow_client(settings).search_model_versions(f"name='{settings.model_name}'")
+    assert versions == []  # a cancelled search registers nothing
+    assert "Search cancelled" in " ".join(str(w.value) for w in app.warning)

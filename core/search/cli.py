@@ -18,7 +18,7 @@ import sys
 
 from core.config import Settings, disable_usage_reporting, setup_logging
 from core.errors import PredictionDexError
-from core.search.config import DEFAULT_TRIALS, SearchConfig, check_study_name
+from core.search.config import DEFAULT_TRIALS, SearchConfig, SearchError, check_study_name
 from core.search.storage import check_storage, default_storage_url
 from core.train import MODEL_TYPES
 
@@ -72,13 +72,30 @@ def _worker(argv: list[str], settings: Settings) -> int:
     parser = _Parser(prog="python -m core.search worker")
     parser.add_argument("--study", required=True)
     parser.add_argument("--storage", default="")
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the study")
     args = parser.parse_args(argv)
     url = args.storage or default_storage_url(settings)
     check_study_name(args.study)
     check_storage(url)
+    wait_for_study(args.study, url, settings, args.wait)
     ran = run_worker(args.study, url, settings)
     print(json.dumps({"study": args.study, "trials_run": ran}))
     return 0
+
+
+def wait_for_study(name: str, url: str, settings: Settings, seconds: float) -> None:
+    """Poll until the study exists (a worker started before its coordinator), at most `seconds`."""
+    import time
+
+    from core.search.worker import load_study
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            load_study(name, url, settings)
+            return
+        except SearchError:
+            time.sleep(2.0)
 
 
 def main(argv: list[str] | None = None) -> int:

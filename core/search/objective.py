@@ -53,11 +53,10 @@ def score(probability: np.ndarray, labels: np.ndarray, objective: str) -> float:
     return metrics.log_loss if objective == "log_loss" else metrics.accuracy
 
 
-class _Pruned(Exception):
-    """Raised inside a fit when the pruner stops the trial."""
-
-
-def _fit_xgboost(trial: Any, params: dict, data: SearchData, objective: str, seed: int) -> Any:
+def _fit_xgboost(
+    trial: Any, params: dict, data: SearchData, objective: str, seed: int
+) -> Any | None:
+    """The fitted model, or None when the pruner stopped it."""
     import xgboost
 
     metric = "logloss" if objective == "log_loss" else "error"
@@ -68,17 +67,21 @@ def _fit_xgboost(trial: Any, params: dict, data: SearchData, objective: str, see
                 return False
             value = evals_log["validation_0"][metric][-1]
             trial.report(value if objective == "log_loss" else 1.0 - value, epoch + 1)
-            if trial.should_prune():
-                raise _Pruned
-            return False
+            state["pruned"] = trial.should_prune()
+            return state["pruned"]  # True stops the boosting
 
+    # A dict in the closure: XGBoost may deep-copy the callback object, never this dict.
+    state = {"pruned": False}
     estimator = make_estimator("xgboost", params, seed)
     estimator.set_params(n_jobs=1, eval_metric=metric, callbacks=[Report()])
     estimator.fit(data.fit_x, data.fit_y, eval_set=[(data.valid_x, data.valid_y)], verbose=False)
-    return estimator
+    return None if state["pruned"] else estimator
 
 
-def _fit_forest(trial: Any, params: dict, data: SearchData, objective: str, seed: int) -> Any:
+def _fit_forest(
+    trial: Any, params: dict, data: SearchData, objective: str, seed: int
+) -> Any | None:
+    """The fitted forest, or None when the pruner stopped it."""
     total = int(params["n_estimators"])
     estimator = make_estimator("random_forest", {**params, "n_estimators": 1}, seed)
     estimator.set_params(n_jobs=1, warm_start=True)
@@ -90,7 +93,7 @@ def _fit_forest(trial: Any, params: dict, data: SearchData, objective: str, seed
             probability = estimator.predict_proba(data.valid_x)[:, 1]
             trial.report(score(probability, data.valid_y, objective), trees)
             if trial.should_prune():
-                raise _Pruned
+                return None
     return estimator
 
 
@@ -115,17 +118,17 @@ def run_trial(
     try:
         fit = _fit_xgboost if model_type == "xgboost" else _fit_forest
         estimator = fit(trial, params, data, objective, seed)
-        value = score(estimator.predict_proba(data.valid_x)[:, 1], data.valid_y, objective)
-    except _Pruned:
-        seconds = time.perf_counter() - clock
-        run.log_metrics({"duration_seconds": seconds})
-        run.set_tags({STATE_TAG: "PRUNED"})
-        run.end("KILLED")
-        raise optuna.TrialPruned() from None
+        if estimator is not None:
+            value = score(estimator.predict_proba(data.valid_x)[:, 1], data.valid_y, objective)
     except BaseException as error:
         run.set_tags({STATE_TAG: "FAIL"})
         run.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
+    if estimator is None:
+        run.log_metrics({"duration_seconds": time.perf_counter() - clock})
+        run.set_tags({STATE_TAG: "PRUNED"})
+        run.end("KILLED")
+        raise optuna.TrialPruned()
     run.log_metrics({f"valid_{objective}": value, "duration_seconds": time.perf_counter() - clock})
     run.set_tags({STATE_TAG: "COMPLETE"})
     run.end("FINISHED")

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -127,6 +128,8 @@ def _prepare(config: SearchConfig, url: str, settings: Settings) -> tuple[Any, f
     study.set_user_attr("target_trials", counted + wanted)
     deadline = time.time() + config.timeout_seconds if config.timeout_seconds else None
     study.set_user_attr("deadline", deadline)
+    study.set_user_attr("session", uuid.uuid4().hex[:12])
+    study.set_user_attr("workers_expected", config.workers)
     return study, data.seconds
 
 
@@ -137,12 +140,12 @@ def worker_command(study: str, url: str) -> list[str]:
 
 def _run_workers(config: SearchConfig, url: str, settings: Settings) -> bool:
     """Start the local workers and wait for them; True when stopped by SIGTERM/SIGINT."""
-    env = {**os.environ, **settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE",
-           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}  # fmt: skip
+    # The workers inherit this process's environment, pointed at these settings; their OpenMP
+    # threads must not spin while they wait (several processes share few cores).
+    os.environ.update({**settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"})
     workers = [
         subprocess.Popen(
             worker_command(config.study, url),
-            env=env,
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

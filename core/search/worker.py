@@ -24,6 +24,7 @@ from core.search.storage import open_storage
 logger = logging.getLogger(__name__)
 
 COUNTED_STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+READY_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,35 @@ def run_worker(name: str, storage_url: str, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     ran = 0
     try:
+        wait_for_peers(study)
         while budget_left(study):
             study.optimize(objective, n_trials=1, catch=(Exception,))
             ran += 1
     except KeyboardInterrupt:
         logger.warning("worker stopped by a signal after %d trials", ran)
     return ran
+
+
+def wait_for_peers(study: Any) -> None:
+    """Start together: wait (at most READY_WAIT_SECONDS) until this session's local workers are up.
+
+    The coordinator sets `session` and `workers_expected`; each worker marks itself ready. A
+    worker that joins later from another machine finds them ready and starts at once.
+    """
+    import os
+    import socket
+
+    attrs = study.user_attrs
+    session, expected = attrs.get("session"), int(attrs.get("workers_expected") or 1)
+    if not session:
+        return
+    study.set_user_attr(f"ready:{session}:{socket.gethostname()}:{os.getpid()}", time.time())
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        ready = sum(key.startswith(f"ready:{session}:") for key in study.user_attrs)
+        if ready >= expected:
+            return
+        time.sleep(0.2)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
