@@ -26,6 +26,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 STAGES = ("Production", "Staging")
 Stage = Literal["Production", "Staging"]
+PROMOTION_POLICIES = ("threshold", "beats_production", "manual")
+PromotionPolicy = Literal["threshold", "beats_production", "manual"]
 
 
 class ConfigError(PredictionDexError, ValueError):
@@ -74,6 +76,17 @@ def _read_stage(env: dict[str, str]) -> Stage:
     )
 
 
+def read_promotion_policy(raw: str | None) -> PromotionPolicy:
+    """A promotion policy from text ("" or None: beats_production); ConfigError otherwise."""
+    word = (raw or "").strip().lower().replace("-", "_") or "beats_production"
+    if word not in PROMOTION_POLICIES:
+        raise ConfigError(
+            f"PREDICTIONDEX_PROMOTION_POLICY={str(raw)[:40]!r} is not a policy: set it to "
+            "threshold, beats_production or manual."
+        )
+    return word  # type: ignore[return-value]
+
+
 # The variable behind each Settings field: what from_env reads and to_env writes.
 ENV_VARIABLES = {
     "tracking_uri": "MLFLOW_TRACKING_URI",
@@ -90,6 +103,7 @@ ENV_VARIABLES = {
     "approvers": "PREDICTIONDEX_APPROVERS",
     "audit_user": "PREDICTIONDEX_USER",
     "search_storage": "PREDICTIONDEX_SEARCH_STORAGE",
+    "promotion_policy": "PREDICTIONDEX_PROMOTION_POLICY",
 }
 
 
@@ -115,6 +129,8 @@ class Settings:
     audit_user: str = ""
     # Optuna's study storage ("": a SQLite file beside the embedded store; PostgreSQL for a team).
     search_storage: str = ""
+    # threshold (the seed's rule), beats_production (also beat the champion), manual (register).
+    promotion_policy: PromotionPolicy = "beats_production"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -145,6 +161,7 @@ class Settings:
             approvers=approvers,
             audit_user=" ".join((env.get("PREDICTIONDEX_USER") or "").split())[:100],
             search_storage=(env.get("PREDICTIONDEX_SEARCH_STORAGE") or "").strip(),
+            promotion_policy=read_promotion_policy(env.get("PREDICTIONDEX_PROMOTION_POLICY")),
         )
 
     def to_env(self) -> dict[str, str]:

@@ -181,6 +181,7 @@ NON_DEFAULT: dict[str, Any] = {
     "approvers": ("a@y.com", "b@x.com"),
     "audit_user": "Ana Lyst",
     "search_storage": "postgresql+psycopg2://optuna:pw@db:5432/optuna",
+    "promotion_policy": "manual",
 }
 
 

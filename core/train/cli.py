@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.config import Settings, setup_logging
+from core.config import PROMOTION_POLICIES, Settings, setup_logging
 from core.dataset import (
     SCENARIO_CHOICES,
     BattleDataset,
@@ -45,9 +45,11 @@ def result_lines(result: TrainResult) -> list[str]:
     promotion = publication.promotion
     lines.append(f"✅ Logged to MLflow (run: {publication.run_name})")
     lines.append(f"✅ Registered as version {publication.version} in Model Registry")
-    if promotion.outcome != "below_threshold":
+    if promotion.accuracy >= promotion.threshold:
         lines.append(f"🎯 Model meets quality threshold (accuracy >= {promotion.threshold:.2f})")
     lines.append(("✅ " if promotion.promoted else "⚠️ ") + promotion.message)
+    if promotion.promoted and promotion.evidence is not None:
+        lines.append(f"📊 {promotion.evidence_text} ({promotion.evidence.verdict})")
     if result.exported_to:
         lines.append(f"✅ Local fallback updated in {result.exported_to}")
     return lines
@@ -79,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--roster", default="letsgo")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument(
+        "--promotion-policy", choices=PROMOTION_POLICIES, default=None,
+        help="threshold (seed rule), beats_production (also beat Production), manual "
+        "(register only); default: PREDICTIONDEX_PROMOTION_POLICY",
+    )  # fmt: skip
     parser.add_argument("--data", type=Path, help="parquet dataset to read (train) or write")
     for name in ("oracle_sample", "oracle_replays"):
         limits = field_limits(name)
@@ -97,6 +104,7 @@ def _configs(args: argparse.Namespace, data: BattleDataset | None) -> list[Train
         use_gridsearch=args.use_gridsearch, grid_type=args.grid_type, version_label=args.version,
         threshold=args.threshold, oracle_sample=args.oracle_sample,
         oracle_replays=args.oracle_replays, use_mlflow=not args.no_mlflow,
+        promotion_policy=args.promotion_policy,
     )  # fmt: skip
     return [
         TrainConfig(model_type=m, params=params if len(model_types) == 1 else {}, **base)

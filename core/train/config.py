@@ -61,7 +61,8 @@ class TrainConfig(BaseModel):
     needed for promotion, None = the settings' PROMOTION_THRESHOLD), use_mlflow, test_fraction
     (share of matchups held out), oracle_sample (test battles re-simulated, 0 = no oracle),
     oracle_replays (replays each), holdout_pokemon (Pokémon kept out of training),
-    export_local (write models/ when the model serves).
+    export_local (write models/ when the model serves), promotion_policy (None = the settings'
+    PREDICTIONDEX_PROMOTION_POLICY), promotion_battles (fresh battles of the champion/challenger).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -92,6 +93,13 @@ class TrainConfig(BaseModel):
     oracle_replays: Whole = _limit(400, "Replays per battle", "", 50, ge=1, le=10_000)
     holdout_pokemon: tuple[str, ...] = ()
     export_local: bool = True
+    promotion_policy: Literal["threshold", "beats_production", "manual"] | None = Field(
+        None, title="Promotion policy"
+    )
+    promotion_battles: Whole = _limit(
+        100_000, "Fresh battles for the champion/challenger", "beats_production compares the "
+        "new model with Production on these", 10_000, ge=1_000, le=1_000_000,
+    )  # fmt: skip
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -197,7 +197,7 @@ def _evaluate(
 
 def _publish_or_export(
     config: TrainConfig, settings: Settings, tracker: Any, estimator: Any, metadata: dict,
-    watch: _Stopwatch,
+    watch: _Stopwatch, report: dict | None = None,
 ) -> tuple[Publication | None, str | None]:  # fmt: skip
     """Write the model folder, then publish it (MLflow) or install it as the local fallback."""
     with tempfile.TemporaryDirectory(prefix="predictiondex-model-") as scratch:
@@ -208,7 +208,7 @@ def _publish_or_export(
         )  # fmt: skip
         if tracker is not None:
             publication = publish_model(
-                tracker, config, settings, metadata, model_dir, manifest_sha, watch
+                tracker, config, settings, metadata, model_dir, manifest_sha, watch, report
             )
             return publication, publication.exported_to
         exported = None
@@ -259,7 +259,7 @@ def train_model(
         "grid_trials": trials,
     }
     publication, exported = _publish_or_export(
-        config, settings, tracker, estimator, metadata, watch
+        config, settings, tracker, estimator, metadata, watch, evaluation.report
     )
     return TrainResult(
         config.model_type, params, metrics, evaluation, publication, exported, watch.seconds

@@ -8,50 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core import artifacts
 from core.config import Settings
 from core.train.config import TrainConfig
+from core.train.policy import Promotion, decide_promotion
 
 if TYPE_CHECKING:
     from core.registry import MLflowTracker
-
-PromotionOutcome = Literal["promoted", "below_threshold", "refused"]
 
 
 class _Watch(Protocol):
     def report(self, step: str, message: str) -> None: ...
     def lap(self, step: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """The promotion decision for a newly registered version.
-
-    Fields: outcome ('promoted'; 'below_threshold': test_accuracy < threshold; 'refused': the
-    registry refused, e.g. a lost race or a busy lock), threshold (test accuracy needed),
-    accuracy (the version's test_accuracy), detail (the registry's message when refused).
-    """
-
-    outcome: PromotionOutcome
-    threshold: float
-    accuracy: float
-    detail: str = ""
-
-    @property
-    def promoted(self) -> bool:
-        """True when the version now holds Production."""
-        return self.outcome == "promoted"
-
-    @property
-    def message(self) -> str:
-        """One sentence, as the seed guide words it."""
-        if self.outcome == "promoted":
-            return "Model promoted to Production"
-        if self.outcome == "below_threshold":
-            return f"Model registered but not promoted (accuracy < {self.threshold:.2f})"
-        return f"Model registered but not promoted: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +42,7 @@ class Publication:
 
 def _log_and_register(
     tracker: MLflowTracker, config: TrainConfig, settings: Settings, metadata: dict,
-    model_dir: Path, manifest_sha: str, watch: _Watch,
+    model_dir: Path, manifest_sha: str, watch: _Watch, report: dict | None = None,
 ) -> tuple[str, str, int]:  # fmt: skip
     """Log params, metrics and the model folder in one run, register it: (id, name, version).
 
@@ -91,6 +61,8 @@ def _log_and_register(
         run.log_params({"use_gridsearch": config.use_gridsearch, "grid_type": config.grid_type})
         run.log_metrics(metrics)
         run.log_model_dir(model_dir, manifest_sha)
+        if report:
+            _log_report(run, report)
         watch.lap("log")
         watch.report("register", f"registering a new version of {settings.model_name}")
         description = f"{config.model_type} - Accuracy: {metrics['test_accuracy']:.4f}"
@@ -99,47 +71,42 @@ def _log_and_register(
     return run_id, run_name, version
 
 
-def decide_promotion(
-    tracker: MLflowTracker, settings: Settings, version: int, accuracy: float, threshold: float
-) -> Promotion:
-    """The seed's rule: promote when test_accuracy >= threshold; a registry refusal is kept."""
-    from core.registry import RegistryError
+def _log_report(run: Any, report: dict) -> None:
+    """The evaluation's curves, slices and importance as run files (JSON + PNG)."""
+    import tempfile
 
-    if accuracy < threshold:
-        return Promotion("below_threshold", threshold, accuracy)
-    try:
-        tracker.promote_to_production(
-            settings.model_name,
-            version,
-            reason=f"auto-promotion: test_accuracy {accuracy:.4f} >= {threshold:.2f}",
-            user="training",
-        )
-    except RegistryError as error:
-        # The version is registered and complete; a lost race or a busy lock only means
-        # someone else decides Production now. Promote it by hand if it should serve.
-        return Promotion("refused", threshold, accuracy, str(error))
-    return Promotion("promoted", threshold, accuracy)
+    from core.evaluate.report import write_report
+    from core.evaluate.stored import EVALUATION_PATH
+
+    with tempfile.TemporaryDirectory(prefix="predictiondex-eval-") as scratch:
+        run.log_files(write_report(report, Path(scratch)), EVALUATION_PATH)
 
 
 def publish_model(
     tracker: Any, config: TrainConfig, settings: Settings, metadata: dict,
-    model_dir: Path, manifest_sha: str, watch: _Watch,
+    model_dir: Path, manifest_sha: str, watch: _Watch, report: dict | None = None,
 ) -> Publication:  # fmt: skip
-    """Log, register, promote (threshold rule) and export the promoted model as the fallback.
+    """Log (with the evaluation `report`), register, apply the promotion policy, export the promoted model as the fallback.
 
     Raises RegistryError when the store fails while logging or registering (the run then ends
     FAILED); a refused promotion is a `Promotion` with outcome 'refused', not an error.
     """
     run_id, run_name, version = _log_and_register(
-        tracker, config, settings, metadata, model_dir, manifest_sha, watch
+        tracker, config, settings, metadata, model_dir, manifest_sha, watch, report
     )
     threshold = settings.promotion_threshold if config.threshold is None else config.threshold
+    policy = config.promotion_policy or settings.promotion_policy
     accuracy = metadata["metrics"]["test_accuracy"]
-    if accuracy >= threshold:
-        watch.report("promote", f"promoting version {version} to Production")
+    if policy == "manual":
+        watch.report("promote", "promotion policy manual: registered only")
+    elif accuracy >= threshold:
+        watch.report("promote", f"deciding on version {version} ({policy})")
     else:
         watch.report("promote", "below the threshold: not promoted")
-    promotion = decide_promotion(tracker, settings, version, accuracy, threshold)
+    promotion = decide_promotion(
+        tracker, settings, version, accuracy, threshold, policy=policy, model_dir=model_dir,
+        manifest_sha=manifest_sha, compare_battles=config.promotion_battles,
+    )  # fmt: skip
     watch.lap("promote")
     exported = None
     if promotion.promoted and config.export_local:

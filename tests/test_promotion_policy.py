@@ -1,0 +1,174 @@
+"""The promotion policy on a real store: six versions trained for real, decisions audited, the
+evaluation CLI on the same store, and the policy setting read from the environment."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from core.config import ConfigError, Settings
+from core.dataset import generate_dataset
+from core.evaluate.cli import KEYS
+from core.registry import Registry
+from core.train import TrainConfig, train_model
+from core.train.cli import result_lines
+from tests.cli import run_cli
+from tests.stores import embedded_settings
+
+STRONG = {"n_estimators": 80, "max_depth": 5}
+WEAK = {"n_estimators": 2, "max_depth": 1}
+SMALL = dict(n_battles=12_000, seed=8, oracle_sample=200, oracle_replays=40,
+             promotion_battles=20_000)  # fmt: skip
+NOT_BETTER = re.compile(
+    r"^not promoted: v(\d+) is not better than Production v(\d+): "
+    r"[+−]\d\.\d{4} \[[+−]\d\.\d{4}, [+−]\d\.\d{4}\], p = [0-9.e-]+$"
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, store_template):
+    """Six versions, each decided by a policy, on one real SQLite store (trained once)."""
+    root = tmp_path_factory.mktemp("policy")
+    settings = embedded_settings(root, store_template, promotion_threshold=0.6)
+    data = generate_dataset(SMALL["n_battles"], seed=SMALL["seed"])
+    other = generate_dataset(SMALL["n_battles"], seed=9)
+
+    def train(params, policy, source=data, seed=8):
+        config = TrainConfig(**{**SMALL, "seed": seed}, params=params, promotion_policy=policy,
+                             export_local=False)  # fmt: skip
+        return train_model(config, settings, data=source)
+
+    results = [
+        train(STRONG, "beats_production"),  # v1: no Production yet -> the threshold alone
+        train(WEAK, "beats_production"),  # v2: worse than v1 -> not promoted
+        train(STRONG, "beats_production"),  # v3: the same model as v1 -> no difference
+        train(STRONG, "manual", other, seed=9),  # v4: manual never promotes
+        train(WEAK, "threshold"),  # v5: the seed's rule promotes the weak model
+        train(STRONG, "beats_production", other, seed=9),  # v6: beats weak v5
+    ]
+    return settings, results
+
+
+@pytest.mark.slow
+def test_each_policy_decides_as_the_issue_says(store):
+    settings, results = store
+    outcomes = [r.publication.promotion.outcome for r in results]
+    assert outcomes == ["promoted", "not_better", "not_better", "manual", "promoted", "promoted"]
+    first, weak, same, manual, seed_rule, better = (r.publication.promotion for r in results)
+    assert first.against is None and first.evidence is None
+    assert weak.evidence.verdict == "worse" and weak.against == 1
+    assert NOT_BETTER.match(weak.message), weak.message
+    assert same.evidence.verdict == "no significant difference"
+    assert same.evidence.difference.estimate == 0.0 and same.evidence.p_value == 1.0
+    assert manual.message == "Model registered but not promoted (promotion policy: manual)"
+    assert seed_rule.message == "Model promoted to Production"  # the seed's words
+    assert better.evidence.verdict == "better" and better.against == 5
+    assert Registry(settings).current_version(settings.model_name) == 6
+    lines = result_lines(results[1])
+    assert "⚠️ " + weak.message in lines
+
+
+@pytest.mark.slow
+def test_decisions_are_in_the_tags_and_the_audit_with_their_numbers(store):
+    settings, results = store
+    registry = Registry(settings)
+    tags = {v.version: v.tags for v in registry.list_versions(settings.model_name)}
+    weak = results[1].publication.promotion
+    assert tags[2]["promotion.decision"] == "not_better"
+    assert tags[2]["promotion.policy"] == "beats_production" and tags[2]["promotion.against"] == "1"
+    assert float(tags[2]["promotion.difference"]) == pytest.approx(
+        weak.evidence.difference.estimate
+    )
+    assert float(tags[2]["promotion.ci_high"]) < 0 and float(tags[2]["promotion.p_value"]) < 0.05
+    assert tags[4]["promotion.decision"] == "manual" and tags[5]["promotion.policy"] == "threshold"
+    entries = registry.audit(settings.model_name)
+    by_version = {}
+    for entry in entries:
+        by_version.setdefault(entry.to_version, []).append(entry)
+    assert [e.status for e in by_version[2]] == ["not_promoted"]
+    assert weak.evidence.difference.as_text() in by_version[2][0].reason
+    assert f"p = {weak.evidence.p_value:.2g}" in by_version[2][0].reason
+    assert by_version[4][0].status == "not_promoted" and "manual" in by_version[4][0].reason
+    promoted = by_version[6][0]
+    assert promoted.done and "beats_production" in promoted.reason and "p = " in promoted.reason
+    assert by_version[5][0].reason.startswith("auto-promotion: test_accuracy")
+    # Decisions that moved nothing do not enter the history of holders: rollback from v6
+    # goes to v5, then v1.
+    assert [h.version for h in registry.earlier_holders(settings.model_name)] == [5, 1]
+
+
+@pytest.mark.slow
+def test_excess_error_is_never_negative_in_a_six_version_store(store):
+    settings, results = store
+    registry = Registry(settings)
+    versions = registry.list_versions(settings.model_name)
+    assert len(versions) == 6
+    for info in versions:
+        _, metrics = registry.run_data(info.run_id)
+        assert metrics["excess_error"] >= 0 and metrics["excess_error_low"] >= 0, info.version
+        assert metrics["oracle_accuracy"] == pytest.approx(
+            metrics["expected_accuracy"] + metrics["excess_error"]
+        )
+        text = registry.read_run_text(info.run_id, "evaluation/evaluation.json")
+        assert set(json.loads(text)) >= {"reliability", "roc", "confusion", "importance", "slices"}
+
+
+@pytest.mark.slow
+def test_evaluate_cli_prints_every_key_and_stores_the_evaluation(store):
+    settings, _ = store
+    done = run_cli("core.evaluate", ["2", "--against", "production", "--n-battles", "20000",
+                                     "--replays", "30"], settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(KEYS) <= set(answer)
+    assert answer["version"] == 2 and answer["against"] == 6 and answer["verdict"] == "worse"
+    assert answer["ci_low"] <= answer["difference"] <= answer["ci_high"] < 0
+    assert answer["excess_error"] >= 0
+    assert answer["accuracy"] - answer["accuracy_against"] == pytest.approx(answer["difference"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "argv",
+    [["99"], ["1", "--replays", "0"], ["1", "--against", "abc"], ["1", "--n-battles", "5"]],
+)
+def test_evaluate_cli_bad_input_is_one_error_line_and_writes_nothing(store, argv):
+    settings, _ = store
+    registry = Registry(settings)
+    before = registry.run_data(registry.list_versions(settings.model_name)[-1].run_id)
+    audit_before = len(registry.audit(settings.model_name))
+    done = run_cli("core.evaluate", argv, settings)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert registry.run_data(registry.list_versions(settings.model_name)[-1].run_id) == before
+    assert len(registry.audit(settings.model_name)) == audit_before
+
+
+def test_evaluate_cli_on_an_unreachable_store_is_one_error_line(tmp_path, free_port):
+    settings = Settings(tracking_uri=f"http://127.0.0.1:{free_port}")
+    env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    done = run_cli("core.evaluate", ["1"], settings, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "policy"),
+    [(None, "beats_production"), ("", "beats_production"), ("threshold", "threshold"),
+     (" Manual ", "manual"), ("beats-production", "beats_production")],
+)  # fmt: skip
+def test_policy_setting_is_read_from_the_environment(raw, policy):
+    env = {} if raw is None else {"PREDICTIONDEX_PROMOTION_POLICY": raw}
+    assert Settings.from_env(env).promotion_policy == policy
+
+
+def test_an_unknown_policy_says_what_to_set():
+    with pytest.raises(ConfigError, match="threshold, beats_production or manual"):
+        Settings.from_env({"PREDICTIONDEX_PROMOTION_POLICY": "always"})
+
+
+def test_train_cli_refuses_an_unknown_policy_flag(tmp_path):
+    done = run_cli("core.train", ["--promotion-policy", "always", "--no-mlflow"])
+    assert done.returncode == 2 and "--promotion-policy" in done.stderr
+    assert np.isfinite(0.0)
