@@ -3,8 +3,11 @@
 One-versus-one singles battles, turn by turn, many at once with numpy. Each side has up to four
 damaging moves; the `best` policy uses the move with the highest expected damage against this
 defender, the `random` policy picks uniformly each turn. Order: priority, then Speed, then a coin.
-Damage: floor(floor(floor(2L/5+2)·P·A/D)/50)+2, then critical (1/24, ×1.5), random roll
-(85..100 %), STAB (×1.5) and type effectiveness, flooring after each step; at least 1 unless immune.
+Damage: floor(floor(floor(2L/5+2)·P·A/D)/50)+2, then critical (×1.5, at the move's own rate),
+random roll (85..100 %), STAB (×1.5) and type effectiveness, flooring after each step; at least 1
+unless immune. Each move follows its own rules from the move data (`core.pokedex.rules`): stat
+overrides, crit rates, fixed / level / half-HP damage, hits rolled one by one, recoil and drain,
+type and power exceptions. Parts: `tables` (per-configuration figures), `engine` (the turn loop).
 """
 
 from __future__ import annotations
@@ -19,162 +22,88 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from core.battle.engine import CHUNK_SIZE, MAX_TURNS, simulate_chunk
+from core.battle.tables import (
+    CRIT_CHANCE,
+    CRIT_MULTIPLIER,
+    MAX_MOVES,
+    MEAN_ROLL,
+    ROLL_MAX,
+    ROLL_MIN,
+    STAB_MULTIPLIER,
+    BattleArrays,
+    BattleTables,
+    SideMoves,
+    build_tables,
+    default_moves_indices,
+    expected_damage_table,
+    roll_damage,
+    side_moves,
+    stats_at_level,
+)
 from core.pokedex import (
     MAX_LEVEL,
     MIN_LEVEL,
     STRUGGLE_ID,
-    TYPELESS,
     Pokedex,
     PokedexError,
     load_pokedex,
 )
 
+__all__ = [
+    "CHUNK_SIZE", "CRIT_CHANCE", "CRIT_MULTIPLIER", "MAX_MOVES", "MAX_SIMULATIONS", "MAX_TURNS",
+    "MEAN_ROLL", "POLICIES", "ROLL_MAX", "ROLL_MIN", "RULES_VERSION", "STAB_MULTIPLIER",
+    "BattleArrays", "BattleTables", "Matchup", "Policy", "SideMoves", "arrays_from_frame",
+    "build_tables", "check_level", "default_moves_indices", "default_moveset",
+    "expected_damage_table", "hit_damage", "hit_damage_per_hit", "resolve_matchup",
+    "roll_damage", "side_moves", "simulate_arrays", "simulate_battles", "stats_at_level",
+    "win_probability",
+]  # fmt: skip
+
+# The battle rules a dataset was simulated with: 1 = one rule for every move (before issue 11),
+# 2 = each move's own rules from the move data, unmodelled moves left out of the learnsets.
+RULES_VERSION = "2"
 Policy = Literal["best", "random"]
 POLICIES: tuple[str, ...] = ("best", "random")
-CRIT_CHANCE = 1.0 / 24.0
-CRIT_MULTIPLIER = 1.5
-STAB_MULTIPLIER = 1.5
-ROLL_MIN, ROLL_MAX = 85, 100
-MAX_TURNS = 100
-MAX_MOVES = 4
-CHUNK_SIZE = 1 << 18  # battles simulated together; results do not depend on the caller's batch
 MAX_SIMULATIONS = 10_000_000  # one call's ceiling (memory is bounded by CHUNK_SIZE anyway)
 
 
-@dataclass
-class BattleArrays:
-    """A batch of battle configurations as roster/move indices (the simulator's input)."""
-
-    a: np.ndarray  # (n,) roster index of side A
-    b: np.ndarray  # (n,) roster index of side B
-    level_a: np.ndarray  # (n,)
-    level_b: np.ndarray  # (n,)
-    moves_a: np.ndarray  # (n, 4) move indices, -1 = empty slot
-    moves_b: np.ndarray  # (n, 4)
-    random_a: np.ndarray  # (n,) True = random policy
-    random_b: np.ndarray  # (n,)
-
-    def __len__(self) -> int:
-        return len(self.a)
-
-    def take(self, rows: slice | np.ndarray) -> BattleArrays:
-        """A sub-batch."""
-        return BattleArrays(**{name: value[rows] for name, value in self.__dict__.items()})
-
-
-def stats_at_level(dex: Pokedex, index: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """(n, 6) stats for roster indices at levels: IV 31, EV 0, neutral nature."""
-    level = level.astype(np.int64)[:, None]
-    core = (2 * dex.base_stats[index].astype(np.int64) + 31) * level // 100
-    stats = core + 5
-    stats[:, 0] = core[:, 0] + level[:, 0] + 10
-    return stats
-
-
-@dataclass
-class SideMoves:
-    """Per-battle, per-slot figures of one side attacking the other."""
-
-    base_damage: np.ndarray  # (n, 4) before crit/roll/STAB/type
-    stab: np.ndarray  # (n, 4) bool
-    effectiveness: np.ndarray  # (n, 4)
-    accuracy: np.ndarray  # (n, 4)
-    priority: np.ndarray  # (n, 4)
-    expected: np.ndarray  # (n, 4) expected damage used by the `best` policy, -inf for empty
-    count: np.ndarray  # (n,) number of moves
-
-
-def _side_moves(
-    dex: Pokedex,
-    moves: np.ndarray,
-    attacker: np.ndarray,
-    defender: np.ndarray,
-    level: np.ndarray,
-    attacker_stats: np.ndarray,
-    defender_stats: np.ndarray,
-) -> SideMoves:
-    valid = moves >= 0
-    index = np.where(valid, moves, 0)
-    power = dex.move_power[index]
-    physical = dex.move_physical[index]
-    move_type = dex.move_type[index]
-    attack = np.where(physical, attacker_stats[:, 1:2], attacker_stats[:, 3:4])
-    defence = np.where(physical, defender_stats[:, 2:3], defender_stats[:, 4:5])
-    level_factor = (2 * level.astype(np.int64) // 5 + 2)[:, None]
-    base_damage = np.floor(np.floor(level_factor * power * attack / defence) / 50) + 2
-    types = dex.type_indices[attacker]
-    stab = (move_type != TYPELESS) & ((move_type == types[:, 0:1]) | (move_type == types[:, 1:2]))
-    effectiveness = dex.effectiveness[move_type, defender[:, None]]
-    accuracy = dex.move_accuracy[index]
-    expected = (
-        power * np.where(stab, STAB_MULTIPLIER, 1.0) * effectiveness * accuracy * attack / defence
+def _one_use(
+    dex: Pokedex, attacker: str, defender: str, move: str, level_attacker: int, level_defender: int
+) -> tuple[SideMoves, int]:
+    att, dfn = dex.resolve_pokemon(attacker), dex.resolve_pokemon(defender)
+    move_id = dex.resolve_move(move).id
+    one = arrays_from_frame(
+        Matchup(att.id, dfn.id, level_attacker, level_defender, [move_id], []).to_frame(), dex
     )
-    return SideMoves(
-        base_damage=np.where(valid, base_damage, 0.0),
-        stab=stab,
-        effectiveness=np.where(valid, effectiveness, 0.0),
-        accuracy=accuracy,
-        priority=np.where(valid, dex.move_priority[index], -128).astype(np.int16),
-        expected=np.where(valid, expected, -np.inf),
-        count=valid.sum(axis=1),
+    return build_tables(dex, one).side_a, dex.move_index[move_id]
+
+
+def hit_damage_per_hit(
+    attacker: str,
+    defender: str,
+    move: str,
+    level_attacker: int = 50,
+    level_defender: int = 50,
+    roll: int = 100,
+    crit: bool = False,
+    dex: Pokedex | None = None,
+) -> int:
+    """Damage (HP) of ONE hit that lands, with the random roll (85..100) and the critical fixed.
+
+    Fixed and level damage give their amount, Super Fang half the defender's full HP.
+    Raises PokedexError for an unknown Pokémon or move, or a roll outside 85..100.
+    """
+    dex = dex or load_pokedex()
+    if not ROLL_MIN <= roll <= ROLL_MAX:
+        raise PokedexError(f"roll={roll} is out of range: use {ROLL_MIN}..{ROLL_MAX}.")
+    side, move_index = _one_use(dex, attacker, defender, move, level_attacker, level_defender)
+    if side.fixed[0, 0] >= 0 or dex.move_half_hp[move_index]:
+        return int(side.low[0, 0])  # fixed kinds: low == high == the amount
+    damage = roll_damage(
+        side.base_damage[:, 0], side.stab[:, 0], side.effectiveness[:, 0], np.array([crit]), roll
     )
-
-
-def roll_damage(
-    base: np.ndarray,
-    stab: np.ndarray,
-    effectiveness: np.ndarray,
-    crit: np.ndarray,
-    roll: np.ndarray,
-) -> np.ndarray:
-    """Damage of one hit from its base damage, with crit and random roll (85..100) given."""
-    damage = np.where(crit, np.floor(base * CRIT_MULTIPLIER), base)
-    damage = np.floor(damage * roll / 100)
-    damage = np.where(stab, np.floor(damage * STAB_MULTIPLIER), damage)
-    damage = np.floor(damage * effectiveness)
-    return np.where(effectiveness > 0, np.maximum(damage, 1.0), 0.0)
-
-
-@dataclass
-class BattleTables:
-    """Everything per configuration that does not change during a battle."""
-
-    side_a: SideMoves
-    side_b: SideMoves
-    best_a: np.ndarray  # (c,) slot of the best move
-    best_b: np.ndarray
-    hp_a: np.ndarray  # (c,) max HP
-    hp_b: np.ndarray
-    speed_a: np.ndarray
-    speed_b: np.ndarray
-    random_a: np.ndarray
-    random_b: np.ndarray
-    stats_a: np.ndarray  # (c, 6)
-    stats_b: np.ndarray
-    can_hurt: np.ndarray  # (c,) False when neither side can damage the other
-
-
-def build_tables(dex: Pokedex, batch: BattleArrays) -> BattleTables:
-    """Per-configuration figures of both sides (also the raw material of the features)."""
-    stats_a = stats_at_level(dex, batch.a, batch.level_a)
-    stats_b = stats_at_level(dex, batch.b, batch.level_b)
-    side_a = _side_moves(dex, batch.moves_a, batch.a, batch.b, batch.level_a, stats_a, stats_b)
-    side_b = _side_moves(dex, batch.moves_b, batch.b, batch.a, batch.level_b, stats_b, stats_a)
-    return BattleTables(
-        side_a=side_a,
-        side_b=side_b,
-        best_a=np.argmax(side_a.expected, axis=1),
-        best_b=np.argmax(side_b.expected, axis=1),
-        hp_a=stats_a[:, 0].astype(np.float64),
-        hp_b=stats_b[:, 0].astype(np.float64),
-        speed_a=stats_a[:, 5],
-        speed_b=stats_b[:, 5],
-        random_a=batch.random_a.astype(bool),
-        random_b=batch.random_b.astype(bool),
-        stats_a=stats_a,
-        stats_b=stats_b,
-        can_hurt=(side_a.effectiveness > 0).any(axis=1) | (side_b.effectiveness > 0).any(axis=1),
-    )
+    return int(damage[0])
 
 
 def hit_damage(
@@ -186,109 +115,25 @@ def hit_damage(
     roll: int = 100,
     crit: bool = False,
     dex: Pokedex | None = None,
+    hits: int | None = None,
 ) -> int:
-    """Damage of one hit that lands, with the random roll (85..100) and the critical fixed."""
+    """Damage (HP) of one USE of a move that lands: all its hits, each at the given roll and crit.
+
+    `hits` defaults to the move's hit count (its minimum, 2, for a 2-5-hit move); a single-hit
+    move ignores it. Raises PokedexError for bad names, a roll outside 85..100 or a hit count
+    outside the move's range.
+    """
     dex = dex or load_pokedex()
-    if not ROLL_MIN <= roll <= ROLL_MAX:
-        raise PokedexError(f"roll={roll} is out of range: use {ROLL_MIN}..{ROLL_MAX}.")
-    att, dfn = dex.resolve_pokemon(attacker), dex.resolve_pokemon(defender)
-    one = arrays_from_frame(
-        Matchup(
-            att.id, dfn.id, level_attacker, level_defender, [dex.resolve_move(move).id], []
-        ).to_frame(),
-        dex,
+    per_hit = hit_damage_per_hit(
+        attacker, defender, move, level_attacker, level_defender, roll, crit, dex
     )
-    tables = build_tables(dex, one)
-    side = tables.side_a
-    damage = roll_damage(
-        side.base_damage[:, 0], side.stab[:, 0], side.effectiveness[:, 0], np.array([crit]), roll
-    )
-    return int(damage[0])
-
-
-def _choose(
-    best: np.ndarray,
-    random_policy: np.ndarray,
-    count: np.ndarray,
-    config: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    choice = best[config]
-    if random_policy.any():
-        chooses_randomly = random_policy[config]
-        pick = (rng.random(len(config)) * count[config]).astype(np.int64)
-        choice = np.where(chooses_randomly, pick, choice)
-    return choice
-
-
-def _hit(
-    side: SideMoves, config: np.ndarray, choice: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    draws = rng.random((3, config.size))
-    crit = draws[0] < CRIT_CHANCE
-    roll = ROLL_MIN + np.floor(draws[1] * (ROLL_MAX - ROLL_MIN + 1))
-    damage = roll_damage(
-        side.base_damage[config, choice],
-        side.stab[config, choice],
-        side.effectiveness[config, choice],
-        crit,
-        roll,
-    )
-    return np.where(draws[2] < side.accuracy[config, choice], damage, 0.0)
-
-
-def _simulate_chunk(
-    tables: BattleTables, configs: np.ndarray, rng: np.random.Generator, max_turns: int
-) -> tuple[np.ndarray, np.ndarray]:
-    n = configs.size
-    hp_a = tables.hp_a[configs].copy()
-    hp_b = tables.hp_b[configs].copy()
-    winner = np.zeros(n, dtype=np.uint8)
-    turns = np.zeros(n, dtype=np.int16)
-    can_hurt = tables.can_hurt[configs]
-    active = np.flatnonzero(can_hurt)
-    for turn in range(1, max_turns + 1):
-        if active.size == 0:
-            break
-        config = configs[active]
-        choice_a = _choose(tables.best_a, tables.random_a, tables.side_a.count, config, rng)
-        choice_b = _choose(tables.best_b, tables.random_b, tables.side_b.count, config, rng)
-        damage_a = _hit(tables.side_a, config, choice_a, rng)
-        damage_b = _hit(tables.side_b, config, choice_b, rng)
-        priority_a = tables.side_a.priority[config, choice_a]
-        priority_b = tables.side_b.priority[config, choice_b]
-        speed_a, speed_b = tables.speed_a[config], tables.speed_b[config]
-        coin = rng.random(active.size) < 0.5
-        a_first = (priority_a > priority_b) | (
-            (priority_a == priority_b) & ((speed_a > speed_b) | ((speed_a == speed_b) & coin))
+    found = dex.resolve_move(move)
+    count = found.min_hits if hits is None or found.max_hits == 1 else hits
+    if not found.min_hits <= count <= found.max_hits:
+        raise PokedexError(
+            f"{found.name} hits {found.min_hits}-{found.max_hits} times, not {count}."
         )
-        ha, hb = hp_a[active], hp_b[active]
-        a_acts = a_first | (ha - damage_b > 0)
-        b_acts = ~a_first | (hb - damage_a > 0)
-        hb = hb - np.where(a_acts, damage_a, 0.0)
-        ha = ha - np.where(b_acts, damage_b, 0.0)
-        hp_a[active], hp_b[active] = ha, hb
-        done = (ha <= 0) | (hb <= 0)
-        finished = active[done]
-        winner[finished] = (hb[done] <= 0).astype(np.uint8)
-        turns[finished] = turn
-        active = active[~done]
-    # Tie-break for the rest (no damage possible, or the turn cap): HP fraction, Speed, coin.
-    undecided = np.flatnonzero(~can_hurt)
-    if active.size:
-        undecided = np.concatenate([undecided, active])
-        turns[active] = max_turns
-    if undecided.size:
-        config = configs[undecided]
-        fraction_a = hp_a[undecided] / tables.hp_a[config]
-        fraction_b = hp_b[undecided] / tables.hp_b[config]
-        speed_a, speed_b = tables.speed_a[config], tables.speed_b[config]
-        coin = rng.random(undecided.size) < 0.5
-        a_wins = (fraction_a > fraction_b) | (
-            (fraction_a == fraction_b) & ((speed_a > speed_b) | ((speed_a == speed_b) & coin))
-        )
-        winner[undecided] = a_wins.astype(np.uint8)
-    return winner, turns
+    return per_hit * count
 
 
 def simulate_arrays(
@@ -309,12 +154,15 @@ def simulate_arrays(
         raise ValueError(f"{n} battles in one call is above the ceiling of {MAX_SIMULATIONS}.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     tables = build_tables(dex, batch)
+    moves = (batch.moves_a, batch.moves_b)
     winners = np.empty(n, dtype=np.uint8)
     turns = np.empty(n, dtype=np.int16)
     for start in range(0, n, CHUNK_SIZE):
         stop = min(start + CHUNK_SIZE, n)
         configs = np.arange(start, stop) if index is None else np.asarray(index[start:stop])
-        winners[start:stop], turns[start:stop] = _simulate_chunk(tables, configs, rng, max_turns)
+        winners[start:stop], turns[start:stop] = simulate_chunk(
+            dex, tables, moves, configs, rng, max_turns
+        )
     return (winners, turns) if return_turns else winners
 
 
@@ -357,48 +205,6 @@ def simulate_battles(
     """Simulate the battles of a configuration table; returns 1 where A wins, else 0."""
     dex = dex or load_pokedex()
     return simulate_arrays(dex, arrays_from_frame(configs, dex), seed)
-
-
-def expected_damage_table(
-    dex: Pokedex,
-    attacker: np.ndarray,
-    defender: np.ndarray,
-    level_attacker: np.ndarray,
-    level_defender: np.ndarray,
-) -> np.ndarray:
-    """(n, learnset width) expected damage of each learnset move, -inf for empty slots."""
-    stats_att = stats_at_level(dex, attacker, level_attacker)
-    stats_def = stats_at_level(dex, defender, level_defender)
-    moves = dex.learnset_matrix[attacker]
-    side = _side_moves(dex, moves, attacker, defender, level_attacker, stats_att, stats_def)
-    return side.expected
-
-
-def default_moves_indices(
-    dex: Pokedex,
-    attacker: np.ndarray,
-    defender: np.ndarray,
-    level_attacker: np.ndarray,
-    level_defender: np.ndarray,
-) -> np.ndarray:
-    """(n, 4) the default movesets: the 4 learnset moves with the highest expected damage."""
-    key = (
-        (attacker.astype(np.int64) * len(dex.pokemon_ids) + defender) * (MAX_LEVEL + 1)
-        + level_attacker
-    ) * (MAX_LEVEL + 1) + level_defender
-    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    expected = expected_damage_table(
-        dex, attacker[first], defender[first], level_attacker[first], level_defender[first]
-    )
-    # Highest expected damage first; ties keep learnset (alphabetical) order.
-    order = np.argsort(-expected, axis=1, kind="stable")[:, :MAX_MOVES]
-    chosen = np.take_along_axis(dex.learnset_matrix[attacker[first]], order, axis=1)
-    top = np.take_along_axis(expected, order, axis=1)
-    chosen = np.where(np.isfinite(top), chosen, -1)
-    if chosen.shape[1] < MAX_MOVES:
-        pad = np.full((len(unique), MAX_MOVES - chosen.shape[1]), -1, dtype=chosen.dtype)
-        chosen = np.concatenate([chosen, pad], axis=1)
-    return chosen[inverse.reshape(-1)].astype(np.int32)
 
 
 def default_moveset(
