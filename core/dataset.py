@@ -22,7 +22,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from core.errors import PredictionDexError
 from core.battle import (
     MAX_MOVES,
     RULES_VERSION,
@@ -32,6 +31,7 @@ from core.battle import (
     default_moves_indices,
     simulate_arrays,
 )
+from core.errors import PredictionDexError
 from core.pokedex import Pokedex, PokedexError, load_pokedex
 
 Scenario = Literal["best_move", "random_move", "all_combinations", "all"]

@@ -210,3 +210,20 @@ def test_coverage_cli_prints_json_and_markdown():
     assert by_id["foulplay"]["handling"] == "modelled" and by_id["foulplay"]["learners"] == 19
     markdown = run("--roster", "letsgo")
     assert markdown.returncode == 0 and markdown.stdout.startswith("| move |")
+
+
+def test_readme_simplifications_agree_with_the_coverage_table():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**Simplifications**") :].split("\n\n")[0]
+    for roster in ("letsgo", "kanto"):
+        rows = load_pokedex(roster).coverage
+        modelled = sum(row.handling == "modelled" for row in rows)
+        assert re.search(rf"{roster} \*\*{modelled} of {len(rows)}\*\*", section), roster
+    kanto = load_pokedex("kanto")
+    names = {normalize_name(n) for n in re.findall(r"\(([^)]*)\)", section) for n in n.split(",")}
+    for name in ("solarbeam", "hyperbeam", "explosion", "return", "facade", "bulldoze", "wrap"):
+        assert name in kanto.excluded, name
+    assert {"solarbeam", "hyperbeam", "explosion"} <= names
