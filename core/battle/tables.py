@@ -74,15 +74,80 @@ def roll_damage(
     base: np.ndarray,
     stab: np.ndarray,
     effectiveness: np.ndarray,
-    crit: np.ndarray,
+    crit: np.ndarray | bool,
     roll: np.ndarray | int,
 ) -> np.ndarray:
     """Damage of one hit from its base damage, with crit and random roll (85..100) given."""
-    damage = np.where(crit, np.floor(base * CRIT_MULTIPLIER), base)
-    damage = np.floor(damage * roll / 100)
+    if crit is False:
+        damage = np.floor(base * roll / 100)
+    else:
+        damage = np.where(crit, np.floor(base * CRIT_MULTIPLIER), base)
+        damage = np.floor(damage * roll / 100)
     damage = np.where(stab, np.floor(damage * STAB_MULTIPLIER), damage)
     damage = np.floor(damage * effectiveness)
     return np.where(effectiveness > 0, np.maximum(damage, 1.0), 0.0)
+
+
+@dataclass
+class _Slots:
+    """The figures every caller needs, per slot: the formula's inputs and the mean damage."""
+
+    index: np.ndarray
+    valid: np.ndarray
+    base_damage: np.ndarray
+    stab: np.ndarray
+    effectiveness: np.ndarray
+    accuracy: np.ndarray
+    mean: np.ndarray  # mean damage of a use that lands (HP)
+    fixed: np.ndarray  # fixed/level damage (0 if immune), -1 = from the formula
+
+
+def _slots(
+    dex: Pokedex,
+    moves: np.ndarray,
+    attacker: np.ndarray,
+    defender: np.ndarray,
+    level: np.ndarray,
+    attacker_stats: np.ndarray,
+    defender_stats: np.ndarray,
+) -> _Slots:
+    valid = moves >= 0
+    index = np.where(valid, moves, 0)
+    physical = dex.move_physical[index]
+    attack = np.where(physical, attacker_stats[:, 1:2], attacker_stats[:, 3:4])
+    defence = np.where(physical, defender_stats[:, 2:3], defender_stats[:, 4:5])
+    rows, cols = np.nonzero(dex.move_stat_override[index])
+    if rows.size:  # Foul Play reads the target's Attack, Psyshock the target's Defense
+        move = index[rows, cols]
+        stat = dex.move_attack_stat[move]
+        attack[rows, cols] = np.where(
+            dex.move_attack_from_target[move],
+            defender_stats[rows, stat],
+            attacker_stats[rows, stat],
+        )
+        defence[rows, cols] = defender_stats[rows, dex.move_defense_stat[move]]
+    level_factor = (2 * level.astype(np.int64) // 5 + 2)[:, None]
+    base_damage = np.floor(np.floor(level_factor * dex.move_power[index] * attack / defence) / 50)
+    base_damage += 2
+    move_type = dex.move_type[index]
+    types = dex.type_indices[attacker]
+    stab = (move_type != TYPELESS) & ((move_type == types[:, 0:1]) | (move_type == types[:, 1:2]))
+    effectiveness = np.where(valid, dex.move_effectiveness[index, defender[:, None]], 0.0)
+    mean = roll_damage(base_damage, stab, effectiveness, False, ROLL_MAX)
+    mean *= dex.move_expected_factor[index]
+    fixed = np.full(index.shape, -1.0)
+    rows, cols = np.nonzero(dex.move_fixed_kind[index])
+    if rows.size:  # fixed, level and half-HP damage: no formula, no crit, no roll
+        move = index[rows, cols]
+        amount = np.where(dex.move_level_damage[move], level[rows], dex.move_fixed_damage[move])
+        amount = np.where(
+            dex.move_half_hp[move], np.maximum(defender_stats[rows, 0] // 2, 1), amount
+        )
+        amount = np.where(effectiveness[rows, cols] > 0, amount, 0).astype(np.float64)
+        mean[rows, cols] = amount
+        fixed[rows, cols] = np.where(dex.move_half_hp[move], -1.0, amount)
+    accuracy = dex.move_accuracy[index]
+    return _Slots(index, valid, base_damage, stab, effectiveness, accuracy, mean, fixed)
 
 
 def side_moves(
@@ -95,59 +160,33 @@ def side_moves(
     defender_stats: np.ndarray,
 ) -> SideMoves:
     """The per-slot tables of `moves` (n, k) used by `attacker` against `defender`."""
-    valid = moves >= 0
-    index = np.where(valid, moves, 0)
-    rows = np.arange(len(attacker))[:, None]
-    # The move's own stats: Foul Play reads the target's Attack, Psyshock the target's Defense.
-    own = np.where(dex.move_attack_from_target[index], 0, 1).astype(bool)
-    attack_stat = dex.move_attack_stat[index]
-    attack = np.where(own, attacker_stats[rows, attack_stat], defender_stats[rows, attack_stat])
-    defence = defender_stats[rows, dex.move_defense_stat[index]]
-    level_factor = (2 * level.astype(np.int64) // 5 + 2)[:, None]
-    power = dex.move_power[index]
-    base_damage = np.floor(np.floor(level_factor * power * attack / defence) / 50) + 2
-    move_type = dex.move_type[index]
-    types = dex.type_indices[attacker]
-    stab = (move_type != TYPELESS) & ((move_type == types[:, 0:1]) | (move_type == types[:, 1:2]))
-    effectiveness = np.where(valid, dex.move_effectiveness[index, defender[:, None]], 0.0)
-    accuracy = dex.move_accuracy[index]
-    crit_chance = dex.move_crit_chance[index]
+    slots = _slots(dex, moves, attacker, defender, level, attacker_stats, defender_stats)
+    index, valid = slots.index, slots.valid
+    fixed_kind = dex.move_fixed_kind[index]
     hits_min, hits_max = dex.move_min_hits[index], dex.move_max_hits[index]
-    fixed_amount = np.where(
-        dex.move_level_damage[index], level[:, None], dex.move_fixed_damage[index]
-    )
-    is_fixed = dex.move_level_damage[index] | (dex.move_fixed_damage[index] > 0)
-    fixed = np.where(is_fixed, np.where(effectiveness > 0, fixed_amount, 0), -1).astype(np.float64)
-    half = np.where(effectiveness > 0, np.maximum(defender_stats[:, 0:1] // 2, 1), 0.0)
-    half_hp = dex.move_half_hp[index]
-    mean_crit = 1.0 + crit_chance * (CRIT_MULTIPLIER - 1.0)
-    one_hit = roll_damage(base_damage, stab, effectiveness, False, ROLL_MAX) * MEAN_ROLL
-    formula = one_hit * mean_crit * dex.move_expected_hits[index]
-    mean = np.where(is_fixed, fixed, np.where(half_hp, half, formula))
-    low = roll_damage(base_damage, stab, effectiveness, False, ROLL_MIN) * hits_min
-    high = roll_damage(base_damage, stab, effectiveness, False, ROLL_MAX) * hits_max
-    low = np.where(is_fixed, fixed, np.where(half_hp, half, low))
-    high = np.where(is_fixed, fixed, np.where(half_hp, half, high))
+    low = roll_damage(slots.base_damage, slots.stab, slots.effectiveness, False, ROLL_MIN)
+    high = roll_damage(slots.base_damage, slots.stab, slots.effectiveness, False, ROLL_MAX)
+    low = np.where(fixed_kind, slots.mean, low * hits_min)
+    high = np.where(fixed_kind, slots.mean, high * hits_max)
     recoil, drain = dex.move_recoil[index], dex.move_drain[index]
     struggle = np.where(
         dex.move_struggle_recoil[index], np.maximum((attacker_stats[:, 0:1] * 2 + 4) // 8, 1), 0
     )
-    self_change = (
-        accuracy * mean * (drain[..., 0] / drain[..., 1] - recoil[..., 0] / recoil[..., 1])
-    )
+    share = drain[..., 0] / drain[..., 1] - recoil[..., 0] / recoil[..., 1]
+    self_change = slots.accuracy * slots.mean * share - struggle
     return SideMoves(
-        base_damage=np.where(valid, base_damage, 0.0),
-        stab=stab,
-        effectiveness=effectiveness,
-        accuracy=accuracy,
+        base_damage=np.where(valid, slots.base_damage, 0.0),
+        stab=slots.stab,
+        effectiveness=slots.effectiveness,
+        accuracy=slots.accuracy,
         priority=np.where(valid, dex.move_priority[index], -128).astype(np.int16),
-        crit_chance=crit_chance,
-        fixed=fixed,
+        crit_chance=dex.move_crit_chance[index],
+        fixed=slots.fixed,
         special=valid & dex.move_special[index],
-        expected=np.where(valid, mean * accuracy, -np.inf),
+        expected=np.where(valid, slots.mean * slots.accuracy, -np.inf),
         low=np.where(valid, low, 0.0),
         high=np.where(valid, high, 0.0),
-        self_change=np.where(valid, self_change - struggle, 0.0),
+        self_change=np.where(valid, self_change, 0.0),
         count=valid.sum(axis=1),
     )
 
@@ -205,8 +244,8 @@ def expected_damage_table(
     stats_att = stats_at_level(dex, attacker, level_attacker)
     stats_def = stats_at_level(dex, defender, level_defender)
     moves = dex.learnset_matrix[attacker]
-    side = side_moves(dex, moves, attacker, defender, level_attacker, stats_att, stats_def)
-    return side.expected
+    slots = _slots(dex, moves, attacker, defender, level_attacker, stats_att, stats_def)
+    return np.where(slots.valid, slots.mean * slots.accuracy, -np.inf)
 
 
 def default_moves_indices(

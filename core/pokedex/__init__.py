@@ -195,6 +195,20 @@ class Pokedex:
             | (self.move_drain[:, 0] > 0)
             | self.move_struggle_recoil
         )
+        # Rare per-slot rules that the tables patch in place rather than compute for every slot.
+        default_attack = np.where(self.move_physical, 1, 3)
+        default_defense = np.where(self.move_physical, 2, 4)
+        self.move_stat_override = (
+            self.move_attack_from_target
+            | (self.move_attack_stat != default_attack)
+            | (self.move_defense_stat != default_defense)
+        )
+        self.move_fixed_kind = (
+            (self.move_fixed_damage > 0) | self.move_level_damage | self.move_half_hp
+        )
+        # Mean of one use relative to one hit at the top roll: mean roll x mean crit x mean hits.
+        mean_crit = 1.0 + self.move_crit_chance * 0.5
+        self.move_expected_factor = 0.925 * mean_crit * self.move_expected_hits
         # move_effectiveness[move, pokemon]: the type rule of each move, exceptions included.
         self.move_effectiveness = self.effectiveness[self.move_type].copy()
         for row, move in enumerate(moves):
