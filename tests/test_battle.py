@@ -313,11 +313,8 @@ def crit_share(dex, attacker, defender, move, uses=200_000, seed=5):
 
     config = one_config(dex, attacker, defender, [move], [move])
     tables = build_tables(dex, config)
-    rows = np.zeros(uses, dtype=np.int64)
-    damage, _ = use_moves(
-        dex, tables.side_a, config.moves_a, rows, np.zeros(uses, dtype=np.int64),
-        np.random.default_rng(seed),
-    )  # fmt: skip
+    flat = np.zeros(uses, dtype=np.int64)  # configuration 0, slot 0, `uses` times
+    damage, _, _ = use_moves(dex, tables.side_a, config.moves_a, flat, np.random.default_rng(seed))
     no_crit_max = hit_damage(attacker, defender, move, roll=100, crit=False, dex=dex)
     assert hit_damage(attacker, defender, move, roll=85, crit=True, dex=dex) > no_crit_max
     return float((damage > no_crit_max).mean())

@@ -153,8 +153,8 @@ def simulate_arrays(
     if n > MAX_SIMULATIONS:
         raise ValueError(f"{n} battles in one call is above the ceiling of {MAX_SIMULATIONS}.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    tables = build_tables(dex, batch)
-    moves = (batch.moves_a, batch.moves_b)
+    tables = build_tables(dex, batch, for_features=False)
+    moves = (np.ascontiguousarray(batch.moves_a), np.ascontiguousarray(batch.moves_b))
     winners = np.empty(n, dtype=np.uint8)
     turns = np.empty(n, dtype=np.int16)
     for start in range(0, n, CHUNK_SIZE):

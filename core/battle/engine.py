@@ -42,59 +42,56 @@ def draw_hits(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> np
 
 
 def _extra_hits(
-    dex: Pokedex,
-    side: SideMoves,
-    moves: np.ndarray,
-    config: np.ndarray,
-    choice: np.ndarray,
-    rng: np.random.Generator,
+    dex: Pokedex, side: SideMoves, move: np.ndarray, flat: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """Damage of the hits after the first of multi-hit uses, each with its own crit and roll."""
-    move = moves[config, choice]
     hits = draw_hits(dex.move_min_hits[move], dex.move_max_hits[move], rng)
-    base, stab = side.base_damage[config, choice], side.stab[config, choice]
-    effectiveness, crit_chance = (
-        side.effectiveness[config, choice],
-        side.crit_chance[config, choice],
-    )
-    extra = np.zeros(config.size)
+    base, stab = _take(side.base_damage, flat), _take(side.stab, flat)
+    effectiveness, crit_chance = _take(side.effectiveness, flat), _take(side.crit_chance, flat)
+    extra = np.zeros(flat.size)
     for hit in range(2, int(hits.max(initial=1)) + 1):
-        draws = rng.random((2, config.size))
+        draws = rng.random((2, flat.size))
         roll = ROLL_MIN + np.floor(draws[1] * (ROLL_MAX - ROLL_MIN + 1))
         damage = roll_damage(base, stab, effectiveness, draws[0] < crit_chance, roll)
         extra += np.where(hits >= hit, damage, 0.0)
     return extra
 
 
+def _take(table: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Gather (config, slot) cells of a C-contiguous (c, 4) table by flat index (fast)."""
+    return np.take(table.reshape(-1), flat)
+
+
 def use_moves(
     dex: Pokedex,
     side: SideMoves,
     moves: np.ndarray,
-    config: np.ndarray,
-    choice: np.ndarray,
+    flat: np.ndarray,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Damage of one use per row (0 on a miss) and the rows whose move has a special rule."""
-    draws = rng.random((3, config.size))
-    crit = draws[0] < side.crit_chance[config, choice]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row (flat index config * 4 + slot): damage of one use (0 on a miss), the move used,
+    and whether its move has a special rule (several hits, fixed damage, recoil, drain)."""
+    draws = rng.random((3, flat.size))
+    crit = draws[0] < _take(side.crit_chance, flat)
     roll = ROLL_MIN + np.floor(draws[1] * (ROLL_MAX - ROLL_MIN + 1))
     damage = roll_damage(
-        side.base_damage[config, choice],
-        side.stab[config, choice],
-        side.effectiveness[config, choice],
+        _take(side.base_damage, flat),
+        _take(side.stab, flat),
+        _take(side.effectiveness, flat),
         crit,
         roll,
     )
-    special = side.special[config, choice]
+    move = _take(moves, flat)
+    special = _take(side.special, flat)
     if special.any():
         rows = np.flatnonzero(special)
-        c, s = config[rows], choice[rows]
-        fixed = side.fixed[c, s]
-        multi = dex.move_max_hits[moves[c, s]] > 1
+        fixed = _take(side.fixed, flat[rows])
+        multi = dex.move_max_hits[move[rows]] > 1
         if multi.any():
-            damage[rows[multi]] += _extra_hits(dex, side, moves, c[multi], s[multi], rng)
+            picked = rows[multi]
+            damage[picked] += _extra_hits(dex, side, move[picked], flat[picked], rng)
         damage[rows] = np.where(fixed >= 0, fixed, damage[rows])
-    return np.where(draws[2] < side.accuracy[config, choice], damage, 0.0), special
+    return np.where(draws[2] < _take(side.accuracy, flat), damage, 0.0), move, special
 
 
 def _act(
@@ -143,18 +140,19 @@ def play_turn(
 ) -> np.ndarray:
     """One turn of the battles `config` (hp arrays updated in place); True where A won it."""
     ha, hb = hp
+    width = moves[0].shape[1]
     choice_a = _choose(tables.best_a, tables.random_a, tables.side_a.count, config, rng)
     choice_b = _choose(tables.best_b, tables.random_b, tables.side_b.count, config, rng)
-    damage_a, special_a = use_moves(dex, tables.side_a, moves[0], config, choice_a, rng)
-    damage_b, special_b = use_moves(dex, tables.side_b, moves[1], config, choice_b, rng)
-    priority_a = tables.side_a.priority[config, choice_a]
-    priority_b = tables.side_b.priority[config, choice_b]
+    flat_a, flat_b = config * width + choice_a, config * width + choice_b
+    damage_a, move_a, special_a = use_moves(dex, tables.side_a, moves[0], flat_a, rng)
+    damage_b, move_b, special_b = use_moves(dex, tables.side_b, moves[1], flat_b, rng)
+    priority_a = _take(tables.side_a.priority, flat_a)
+    priority_b = _take(tables.side_b.priority, flat_b)
     speed_a, speed_b = tables.speed_a[config], tables.speed_b[config]
     coin = rng.random(config.size) < 0.5
     a_first = (priority_a > priority_b) | (
         (priority_a == priority_b) & ((speed_a > speed_b) | ((speed_a == speed_b) & coin))
     )
-    move_a, move_b = moves[0][config, choice_a], moves[1][config, choice_b]
     max_a, max_b = tables.hp_a[config], tables.hp_b[config]
     _act(dex, move_a, a_first, damage_a, special_a, ha, hb, max_a)
     _act(dex, move_b, ~a_first, damage_b, special_b, hb, ha, max_b)

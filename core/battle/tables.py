@@ -158,10 +158,30 @@ def side_moves(
     level: np.ndarray,
     attacker_stats: np.ndarray,
     defender_stats: np.ndarray,
+    for_features: bool = True,
 ) -> SideMoves:
-    """The per-slot tables of `moves` (n, k) used by `attacker` against `defender`."""
+    """The per-slot tables of `moves` (n, k) used by `attacker` against `defender`.
+
+    Without `for_features`, `low`, `high` and `self_change` are left empty (the turn loop does
+    not read them).
+    """
     slots = _slots(dex, moves, attacker, defender, level, attacker_stats, defender_stats)
     index, valid = slots.index, slots.valid
+    common = {
+        "base_damage": np.where(valid, slots.base_damage, 0.0),
+        "stab": slots.stab,
+        "effectiveness": slots.effectiveness,
+        "accuracy": slots.accuracy,
+        "priority": np.where(valid, dex.move_priority[index], -128).astype(np.int16),
+        "crit_chance": dex.move_crit_chance[index],
+        "fixed": slots.fixed,
+        "special": valid & dex.move_special[index],
+        "expected": np.where(valid, slots.mean * slots.accuracy, -np.inf),
+        "count": valid.sum(axis=1),
+    }
+    if not for_features:
+        empty = np.empty((0, index.shape[1]))
+        return SideMoves(**common, low=empty, high=empty, self_change=empty)
     fixed_kind = dex.move_fixed_kind[index]
     hits_min, hits_max = dex.move_min_hits[index], dex.move_max_hits[index]
     low = roll_damage(slots.base_damage, slots.stab, slots.effectiveness, False, ROLL_MIN)
@@ -175,19 +195,10 @@ def side_moves(
     share = drain[..., 0] / drain[..., 1] - recoil[..., 0] / recoil[..., 1]
     self_change = slots.accuracy * slots.mean * share - struggle
     return SideMoves(
-        base_damage=np.where(valid, slots.base_damage, 0.0),
-        stab=slots.stab,
-        effectiveness=slots.effectiveness,
-        accuracy=slots.accuracy,
-        priority=np.where(valid, dex.move_priority[index], -128).astype(np.int16),
-        crit_chance=dex.move_crit_chance[index],
-        fixed=slots.fixed,
-        special=valid & dex.move_special[index],
-        expected=np.where(valid, slots.mean * slots.accuracy, -np.inf),
+        **common,
         low=np.where(valid, low, 0.0),
         high=np.where(valid, high, 0.0),
         self_change=np.where(valid, self_change, 0.0),
-        count=valid.sum(axis=1),
     )
 
 
@@ -210,12 +221,16 @@ class BattleTables:
     can_hurt: np.ndarray  # (c,) False when neither side can damage the other
 
 
-def build_tables(dex: Pokedex, batch: BattleArrays) -> BattleTables:
+def build_tables(dex: Pokedex, batch: BattleArrays, for_features: bool = True) -> BattleTables:
     """Per-configuration figures of both sides (also the raw material of the features)."""
     stats_a = stats_at_level(dex, batch.a, batch.level_a)
     stats_b = stats_at_level(dex, batch.b, batch.level_b)
-    side_a = side_moves(dex, batch.moves_a, batch.a, batch.b, batch.level_a, stats_a, stats_b)
-    side_b = side_moves(dex, batch.moves_b, batch.b, batch.a, batch.level_b, stats_b, stats_a)
+    side_a = side_moves(
+        dex, batch.moves_a, batch.a, batch.b, batch.level_a, stats_a, stats_b, for_features
+    )
+    side_b = side_moves(
+        dex, batch.moves_b, batch.b, batch.a, batch.level_b, stats_b, stats_a, for_features
+    )
     return BattleTables(
         side_a=side_a,
         side_b=side_b,
