@@ -33,13 +33,17 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
 """
 
 
-def measure(scenario: str, battles: int, repeats: int) -> dict:
-    """A fresh process: a warm-up, then `repeats` timed dataset generations, and its peak RSS."""
+def measure(scenario: str, battles: int, repeats: int, tree: str | None = None) -> dict:
+    """A fresh process: a warm-up, then `repeats` timed dataset generations, and its peak RSS.
+
+    `tree` runs the code of another checkout (e.g. a worktree of the previous main) instead.
+    """
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, scenario, str(battles), str(repeats)],
         capture_output=True,
         text=True,
         check=True,
+        cwd=tree,
     )
     return json.loads(done.stdout)
 
@@ -60,13 +64,39 @@ def run(battles: int, repeats: int) -> dict:
     return results
 
 
+def compare(battles: int, repeats: int, baseline_tree: str, scenarios: tuple[str, ...]) -> dict:
+    """This tree against `baseline_tree`, scenario by scenario, alternating: ratio of medians."""
+    results: dict[str, dict] = {"battles": battles, "repeats": repeats}
+    for scenario in scenarios:
+        new = measure(scenario, battles, repeats)
+        old = measure(scenario, battles, repeats, baseline_tree)
+        new_s, old_s = statistics.median(new["seconds"]), statistics.median(old["seconds"])
+        results[scenario] = {
+            "battles_per_s": round(battles / new_s),
+            "baseline_battles_per_s": round(battles / old_s),
+            "speed_ratio": round(old_s / new_s, 3),
+            "peak_mb": round(new["peak_mb"], 1),
+            "baseline_peak_mb": round(old["peak_mb"], 1),
+            "memory_ratio": round(new["peak_mb"] / old["peak_mb"], 3),
+        }
+    return results
+
+
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_simulator")
     parser.add_argument("--battles", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline-tree", help="a checkout of the previous main to compare with")
+    parser.add_argument("--scenarios", default="best_move,all")
     args = parser.parse_args()
-    print(json.dumps(run(args.battles, args.repeats), indent=2))
+    if args.baseline_tree:
+        scenarios = tuple(args.scenarios.split(","))
+        print(
+            json.dumps(compare(args.battles, args.repeats, args.baseline_tree, scenarios), indent=2)
+        )
+    else:
+        print(json.dumps(run(args.battles, args.repeats), indent=2))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import pandas as pd
 
 from core.battle import (
     MAX_MOVES,
+    RULES_VERSION,
     BattleArrays,
     arrays_from_frame,
     check_level,
@@ -57,6 +58,8 @@ class BattleDataset:
     # (many battles share a pair's configuration): features are then computed once per row.
     configs: BattleArrays | None = None
     config_index: np.ndarray | None = None
+    # The battle rules the labels were simulated with (log it with the dataset's parameters).
+    rules_version: str = RULES_VERSION
 
     def __len__(self) -> int:
         return len(self.winner)
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             "a_win_share": round(float(data.winner.mean()), 6),
             "scenario": args.scenario,
             "seed": args.seed,
+            "rules_version": data.rules_version,
             "seconds": round(simulated, 3),
             "battles_per_s": round(len(data) / max(simulated, 1e-9)),
         }

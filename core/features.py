@@ -12,12 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.battle import (
-    CRIT_CHANCE,
-    CRIT_MULTIPLIER,
     MAX_TURNS,
-    ROLL_MAX,
-    ROLL_MIN,
-    STAB_MULTIPLIER,
     BattleArrays,
     BattleTables,
     SideMoves,
@@ -56,8 +51,6 @@ FEATURE_COLUMNS: list[str] = [
     *(f"b_{name}" for name in _SIDE_FEATURES),
     *_PAIR_FEATURES,
 ]
-_MEAN_ROLL = (ROLL_MIN + ROLL_MAX) / 200.0
-_MEAN_CRIT = 1.0 + CRIT_CHANCE * (CRIT_MULTIPLIER - 1.0)
 
 
 def _side_features(
@@ -76,20 +69,18 @@ def _side_features(
     stab = side.stab[rows, best]
     effectiveness = side.effectiveness[rows, best]
     accuracy = side.accuracy[rows, best]
-    base = side.base_damage[rows, best]
-    stab_factor = np.where(stab, STAB_MULTIPLIER, 1.0)
-    per_hit = base * stab_factor * effectiveness  # before crit and roll
-    low_roll = np.maximum(np.floor(per_hit * ROLL_MIN / 100), np.where(effectiveness > 0, 1, 0))
-    high_roll = np.maximum(np.floor(per_hit * ROLL_MAX / 100), np.where(effectiveness > 0, 1, 0))
+    # The simulator's own per-use figures: each move's crit rate, hit counts and fixed damage.
+    low_roll = side.low[rows, best]
+    high_roll = side.high[rows, best]
     valid = moves >= 0
-    slot_damage = (
-        (side.base_damage * np.where(side.stab, STAB_MULTIPLIER, 1.0) * side.effectiveness)
-        * (_MEAN_ROLL * _MEAN_CRIT)
-        * side.accuracy
-    )
+    slot_damage = np.where(valid, side.expected, 0.0)
     best_expected = slot_damage[rows, best]
-    mean_expected = np.where(valid, slot_damage, 0.0).sum(axis=1) / np.maximum(side.count, 1)
+    mean_expected = slot_damage.sum(axis=1) / np.maximum(side.count, 1)
     expected = np.where(random_policy, mean_expected, best_expected)
+    slot_change = side.self_change
+    self_change = np.where(
+        random_policy, slot_change.sum(axis=1) / np.maximum(side.count, 1), slot_change[rows, best]
+    )
     with np.errstate(divide="ignore"):
         hits_low = np.where(low_roll > 0, np.ceil(defender_hp / np.maximum(low_roll, 1)), MAX_TURNS)
         hits_high = np.where(
@@ -100,13 +91,17 @@ def _side_features(
     one_hot = np.zeros((len(best), len(TYPES)), dtype=np.float32)
     one_hot[rows, types[:, 0]] = 1.0
     one_hot[rows, types[:, 1]] = 1.0
-    features: dict[str, np.ndarray] = {"level": level}
+    features: dict[str, np.ndarray] = {
+        "level": level,
+        "self_change": self_change,
+        "expected": expected,
+    }
     for i, name in enumerate(STAT_NAMES):
         features[f"stat_{name}"] = stats[:, i]
     for i, name in enumerate(TYPES):
         features[f"type_{name.lower()}"] = one_hot[:, i]
     features.update(
-        move_power=dex.move_power[move],
+        move_power=dex.move_power[move] * dex.move_expected_hits[move],
         move_effectiveness=effectiveness,
         move_stab=stab,
         move_physical=dex.move_physical[move],
@@ -162,6 +157,14 @@ def _write_features(
     columns.update({f"b_{k}": v for k, v in side_b.items()})
     columns["a_moves_first"] = a_first
     columns["speed_ratio"] = speed_a / np.maximum(speed_b, 1)
+    # Drain and recoil change the HP race: what a side regains per turn slows the other's KO.
+    for me, other, other_hp in (("a", side_b, hp_b), ("b", side_a, hp_a)):
+        mine = side_a if me == "a" else side_b
+        net = mine["expected"] - other["self_change"]
+        with np.errstate(divide="ignore"):
+            turns = np.where(net > 0, other_hp / np.maximum(net, 1e-9), MAX_TURNS)
+        mine["turns_to_ko"] = np.minimum(turns, MAX_TURNS)
+        columns[f"{me}_turns_to_ko"] = mine["turns_to_ko"]
     columns["turns_to_ko_difference"] = side_b["turns_to_ko"] - side_a["turns_to_ko"]
     columns["hits_to_ko_difference"] = side_b["hits_to_ko_low_roll"] - side_a["hits_to_ko_low_roll"]
     columns["expected_damage_share_difference"] = (

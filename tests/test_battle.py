@@ -13,6 +13,7 @@ from core.battle import (
     BattleArrays,
     default_moveset,
     hit_damage,
+    hit_damage_per_hit,
     simulate_arrays,
     win_probability,
 )
@@ -149,9 +150,12 @@ def test_immune_attacker_never_deals_damage_and_tie_break_decides(dex):
 
 
 def test_struggle_when_no_damaging_move(dex):
+    # rule:struggle_recoil: Ditto (123 HP) loses round(123/4) = 31 per Struggle, so it faints
+    # after its 4th; Struggle does at most 21 to Magikarp (95 HP), which needs 5: Ditto never wins.
     assert default_moveset(dex, "ditto", "pikachu") == ["struggle"]
+    assert hit_damage("ditto", "magikarp", "struggle", dex=dex) == 21
     result = win_probability("ditto", "magikarp", n=2000, seed=0, dex=dex)
-    assert result["moves_a"] == ["struggle"] and 0.0 < result["p_a_wins"] <= 1.0
+    assert result["moves_a"] == ["struggle"] and result["p_a_wins"] == 0.0
 
 
 def test_default_moveset_is_best_four_by_expected_damage(dex):
@@ -250,3 +254,128 @@ def test_cli_errors_exit_2_with_one_line(args):
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def kanto():
+    return load_pokedex("kanto")
+
+
+@pytest.mark.parametrize(
+    ("attacker", "defender", "move", "roll", "expected"),
+    [
+        # rule:target_attack: Foul Play uses Machamp's Attack (150) against its Defense (100)
+        ("persian", "machamp", "foulplay", 100, 32),
+        ("persian", "machamp", "foulplay", 85, 27),
+        # rule:defense_override: special moves that hit Defense (Chansey's Def 10 -> 15)
+        ("mewtwo", "chansey", "psystrike", 100, 462),
+        ("alakazam", "chansey", "psyshock", 100, 330),
+        # rule:type_exception: Freeze-Dry is x2 on Water, so x4 on Water/Flying Gyarados
+        ("lapras", "gyarados", "freezedry", 100, 168),
+        # rule:hidden_power: IVs 31 -> Dark, power 60, super effective on Gengar
+        ("gengar", "gengar", "hiddenpower", 100, 86),
+        # rule:acrobatics: no item held -> power 110
+        ("golbat", "machamp", "acrobatics", 100, 150),
+        # rule:fixed_hits: Double Kick, 2 hits of 34..40 -> 68..80
+        ("nidoking", "snorlax", "doublekick", 100, 80),
+        ("nidoking", "snorlax", "doublekick", 85, 68),
+        # rule:fixed_damage: Dragon Rage 40, Sonic Boom 20, whatever the stats; immune Fairy 0
+        ("dratini", "mewtwo", "dragonrage", 85, 40),
+        ("magnemite", "snorlax", "sonicboom", 100, 20),
+        ("dratini", "clefable", "dragonrage", 100, 0),
+        # rule:level_damage: Seismic Toss = the user's level; Normal Snorlax is immune to Night Shade
+        ("machamp", "chansey", "seismictoss", 100, 50),
+        ("gengar", "snorlax", "nightshade", 100, 0),
+        # rule:half_hp: Super Fang halves the target's HP (Snorlax 235 -> 117)
+        ("raticate", "snorlax", "superfang", 100, 117),
+        # rule:standard
+        ("pikachu", "gyarados", "thunderbolt", 100, 148),
+    ],
+)
+def test_hand_worked_move_rules(kanto, attacker, defender, move, roll, expected):
+    assert hit_damage(attacker, defender, move, roll=roll, dex=kanto) == expected
+
+
+def test_multi_hit_per_hit_range_and_hit_counts(kanto):
+    # rule:hits_2_to_5: each hit has its own roll; hit counts 35/35/15/15 % over 200,000 uses
+    from core.battle.engine import draw_hits
+
+    per_hit = [hit_damage_per_hit("nidoking", "snorlax", "doublekick", roll=r, dex=kanto)
+               for r in range(85, 101)]  # fmt: skip
+    assert min(per_hit) == 34 and max(per_hit) == 40
+    two, five = np.full(200_000, 2), np.full(200_000, 5)
+    hits = draw_hits(two, five, np.random.default_rng(11))
+    shares = np.bincount(hits, minlength=6)[2:] / hits.size
+    assert np.allclose(shares, [0.35, 0.35, 0.15, 0.15], atol=0.005)
+    assert hit_damage("nidoking", "snorlax", "furyattack", hits=5, dex=kanto) == 5 * (
+        hit_damage_per_hit("nidoking", "snorlax", "furyattack", dex=kanto)
+    )
+
+
+def crit_share(dex, attacker, defender, move, uses=200_000, seed=5):
+    from core.battle.engine import use_moves
+    from core.battle.tables import build_tables
+
+    config = one_config(dex, attacker, defender, [move], [move])
+    tables = build_tables(dex, config)
+    flat = np.zeros(uses, dtype=np.int64)  # configuration 0, slot 0, `uses` times
+    damage, _, _ = use_moves(dex, tables.side_a, config.moves_a, flat, np.random.default_rng(seed))
+    no_crit_max = hit_damage(attacker, defender, move, roll=100, crit=False, dex=dex)
+    assert hit_damage(attacker, defender, move, roll=85, crit=True, dex=dex) > no_crit_max
+    return float((damage > no_crit_max).mean())
+
+
+def test_high_crit_and_always_crit_rates(kanto):
+    # rule:high_crit: Slash crits 1/8 of the time; rule:always_crit: Frost Breath always crits
+    assert abs(crit_share(kanto, "persian", "snorlax", "slash") - 0.125) <= 0.005
+    assert abs(crit_share(kanto, "persian", "snorlax", "tackle") - 1 / 24) <= 0.005
+    # Frost Breath is 90 % accurate: every hit that lands is a critical hit
+    assert abs(crit_share(kanto, "lapras", "snorlax", "frostbreath") - 0.9) <= 0.005
+
+
+def test_recoil_drain_and_half_hp_after_a_hit(kanto):
+    # rule:recoil rule:drain: rounded recoil (at least 1) and rounded-up drain of HP actually lost
+    from core.battle.engine import _act
+
+    def act(move, damage, user, target, max_user):
+        index = np.array([kanto.move_index[move]])
+        hp_user, hp_target = np.array([float(user)]), np.array([float(target)])
+        special = kanto.move_special[index]
+        _act(kanto, index, np.array([True]), np.array([float(damage)]), special, hp_user,
+             hp_target, np.array([float(max_user)]))  # fmt: skip
+        return int(hp_user[0]), int(hp_target[0])
+
+    assert act("doubleedge", 100, 150, 200, 150) == (117, 100)  # recoil round(33) = 33
+    assert act("doubleedge", 100, 150, 50, 150) == (133, 0)  # dealt 50 -> round(16.5) = 17
+    assert act("takedown", 2, 150, 200, 150) == (149, 198)  # round(0.5) = 1, at least 1
+    assert act("gigadrain", 75, 100, 200, 150) == (138, 125)  # ceil(37.5) = 38
+    assert act("gigadrain", 75, 140, 200, 150) == (150, 125)  # capped at max HP
+    assert act("superfang", 1, 100, 95, 100) == (100, 48)  # floor(95 / 2) = 47
+    assert act("superfang", 1, 100, 1, 100) == (100, 0)  # at least 1
+
+
+def test_recoil_ko_of_both_gives_the_win_to_the_user(kanto):
+    # Both faint in one action only through recoil: the user of the move wins (gen 5+).
+    from core.battle.engine import play_turn
+    from core.battle.tables import build_tables
+
+    config = one_config(kanto, "tauros", "rattata", ["doubleedge"], ["tackle"])
+    tables = build_tables(kanto, config)
+    hp = (np.array([1.0]), np.array([1.0]))  # Tauros (faster) hits first and dies of recoil
+    won = play_turn(kanto, tables, (config.moves_a, config.moves_b), np.array([0]), hp,
+                    np.random.default_rng(0))  # fmt: skip
+    assert hp[0][0] <= 0 and hp[1][0] <= 0 and bool(won[0])
+
+
+def test_attack_override_and_no_effect_fields_follow_the_data():
+    # rule:attack_override (Body Press, not in generation 7's data) and rule:no_effect_here
+    from core.pokedex.rules import build_move, exclusion_reason
+
+    body_press = {"name": "Body Press", "type": "Fighting", "category": "Physical",
+                  "basePower": 80, "accuracy": 100, "overrideOffensiveStat": "def"}  # fmt: skip
+    assert exclusion_reason("bodypress", body_press, False) is None
+    assert build_move("bodypress", body_press).attack_stat == "def"
+    uturn = {"name": "U-turn", "type": "Bug", "category": "Physical", "basePower": 70,
+             "accuracy": 100, "selfSwitch": True}  # fmt: skip
+    assert build_move("uturn", uturn).rules == ("no_effect_here",)
+    assert "does not model" in exclusion_reason("x", {**uturn, "onMystery": "onMystery"}, False)

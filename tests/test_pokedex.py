@@ -42,7 +42,7 @@ def test_every_entry_has_stats_types_and_moves(dex):
         assert pokemon.moves, pokemon.id
         for move_id in pokemon.moves:
             move = dex.moves[move_id]
-            assert move.power > 0 and 0 < move.accuracy <= 1
+            assert (move.power > 0 or move.fixed_kind) and 0 < move.accuracy <= 1
             assert move.category in ("Physical", "Special")
     assert dex.get("ditto").moves == (STRUGGLE_ID,)
     assert dex.moves[STRUGGLE_ID].power == 50 and dex.moves[STRUGGLE_ID].type == "???"
@@ -147,3 +147,83 @@ def test_moves_resolve_and_learnsets_are_checked(dex):
 )
 def test_type_chart(dex, move_type, defender, expected):
     assert dex.type_multiplier(move_type, dex.get(defender)) == expected
+
+
+@pytest.mark.parametrize("roster", ["letsgo", "kanto"])
+def test_coverage_table_accounts_for_every_move(roster):
+    from core.pokedex import RULE_KINDS
+
+    dex = load_pokedex(roster)
+    rows = {row.id: row for row in dex.coverage}
+    learned = {m for p in dex.pokemon.values() for m in p.moves} - {STRUGGLE_ID}
+    assert learned <= {mid for mid, row in rows.items() if row.handling == "modelled"}
+    for mid, row in rows.items():
+        assert row.handling in ("modelled", "excluded") and row.detail and row.learners >= 1
+        assert (mid in dex.excluded) == (row.handling == "excluded")
+        if row.handling == "excluded":  # absent from every learnset
+            assert all(mid not in p.moves for p in dex.pokemon.values()), mid
+    for move in dex.moves.values():
+        assert set(move.rules) <= set(RULE_KINDS)
+
+
+def test_every_modelled_rule_kind_has_a_test():
+    from pathlib import Path
+
+    from core.pokedex import RULE_KINDS
+
+    text = (Path(__file__).parent / "test_battle.py").read_text(encoding="utf-8")
+    untested = [kind for kind in RULE_KINDS if f"rule:{kind}" not in text]
+    assert not untested, f"rule kinds without a hand-worked test: {untested}"
+
+
+def test_excluded_move_error_says_why_and_lists_what_it_can_use(dex):
+    pikachu = dex.resolve_pokemon("pikachu")
+    with pytest.raises(
+        PokedexError, match="Facade is not simulated: power boosted.*Pikachu can use: .*Thunderbolt"
+    ):
+        dex.resolve_moveset(pikachu, ["facade"])
+    with pytest.raises(PokedexError, match="Hyper Beam is not simulated: the user must recharge"):
+        dex.resolve_move("Hyper Beam")
+
+
+def test_coverage_cli_prints_json_and_markdown():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "core.pokedex", "moves", *a],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    done = run("--roster", "kanto", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    by_id = {row["id"]: row for row in rows}
+    assert (
+        by_id["hyperbeam"]["handling"] == "excluded" and "recharge" in by_id["hyperbeam"]["detail"]
+    )
+    assert by_id["foulplay"]["handling"] == "modelled" and by_id["foulplay"]["learners"] == 19
+    markdown = run("--roster", "letsgo")
+    assert markdown.returncode == 0 and markdown.stdout.startswith("| move |")
+
+
+def test_readme_simplifications_agree_with_the_coverage_table():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**Simplifications**") :].split("\n\n")[0]
+    for roster in ("letsgo", "kanto"):
+        rows = load_pokedex(roster).coverage
+        modelled = sum(row.handling == "modelled" for row in rows)
+        assert re.search(rf"{roster} \*\*{modelled} of {len(rows)}\*\*", section), roster
+    kanto = load_pokedex("kanto")
+    names = {normalize_name(n) for n in re.findall(r"\(([^)]*)\)", section) for n in n.split(",")}
+    for name in ("solarbeam", "hyperbeam", "explosion", "return", "facade", "bulldoze", "wrap"):
+        assert name in kanto.excluded, name
+    assert {"solarbeam", "hyperbeam", "explosion"} <= names

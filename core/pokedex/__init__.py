@@ -1,83 +1,60 @@
-"""The roster, stats, types, damaging moves, learnsets and type chart, from poke-env's static data.
+"""The roster, stats, types, damaging moves, learnsets, type chart and per-move rules (poke-env data).
 
 poke-env ships Pokémon Showdown's data (pokedex, moves, learnsets, type charts per generation) in
-its wheel, so nothing is downloaded at run time. Everything the simulator needs is also exposed as
-numpy arrays indexed by roster position and move position.
+its wheel, so nothing is downloaded at run time. Each damaging move follows its own rules from the
+move data (`core.pokedex.rules`), or is left out of the learnsets with its reason
+(`python -m core.pokedex moves`). Everything the simulator needs is also exposed as numpy arrays
+indexed by roster position and move position.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-import re
-import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
 import numpy as np
-from core.errors import PredictionDexError
 
-Category = Literal["Physical", "Special"]
+from core.pokedex.names import (
+    PokedexError,
+    _checked_key,
+    _closest,
+    _name_lookup,
+    _shown,
+    normalize_name,
+)
+from core.pokedex.rules import (
+    HITS_2_TO_5,
+    RULE_KINDS,
+    STRUGGLE,
+    STRUGGLE_ID,
+    TYPELESS,
+    TYPES,
+    Category,
+    Move,
+    build_move,
+    exclusion_reason,
+)
+
+__all__ = [
+    "DATA_GENERATION", "HITS_2_TO_5", "MAX_LEVEL", "MIN_LEVEL", "ROSTERS", "RULE_KINDS", "STAT_NAMES", "STRUGGLE",
+    "STRUGGLE_ID", "TYPELESS", "TYPES", "Category", "CoverageRow", "ExcludedMove", "Move", "Pokedex",
+    "PokedexError", "Pokemon",
+    "load_pokedex", "normalize_name", "stat_at_level",
+]  # fmt: skip
+
 RosterName = Literal["letsgo", "kanto"]
 ROSTERS: tuple[str, ...] = ("letsgo", "kanto")
 STAT_NAMES: tuple[str, ...] = ("hp", "atk", "def", "spa", "spd", "spe")
-TYPES: tuple[str, ...] = (
-    "Normal", "Fire", "Water", "Electric", "Grass", "Ice", "Fighting", "Poison", "Ground",
-    "Flying", "Psychic", "Bug", "Rock", "Ghost", "Dragon", "Dark", "Steel", "Fairy",
-)  # fmt: skip
-TYPELESS = len(TYPES)  # the type index of Struggle: hits everything for neutral damage
-STRUGGLE_ID = "struggle"
 MIN_LEVEL, MAX_LEVEL = 1, 100
 DATA_GENERATION = 7  # Let's Go Pikachu/Eevee are generation 7 games in Showdown's data
 
 # Showdown's damageTaken codes: 0 neutral, 1 weak (x2), 2 resists (x0.5), 3 immune (x0).
 _DAMAGE_TAKEN = {0: 1.0, 1: 2.0, 2: 0.5, 3: 0.0}
-# Expected hits of multi-hit moves: 2-5 hits land 2, 3, 4, 5 times with 35/35/15/15 %.
-_EXPECTED_HITS_2_TO_5 = 3.1
-# Moves whose effect depends on what the simulator does not model (sleep, first turn, a move used
-# by the target, item) are left out rather than simulated wrongly.
-_CONDITIONAL_MOVES = frozenset(
-    {"dreameater", "snore", "fakeout", "firstimpression", "focuspunch", "lastresort", "belch",
-     "suckerpunch", "synchronoise", "futuresight", "doomdesire", "naturalgift", "fling"}
-)  # fmt: skip
 _LETSGO_FORMES = {"", "Alola", "Mega", "Mega-X", "Mega-Y", "Starter"}
 _KANTO_FORMES = {""}
-
-
-class PokedexError(PredictionDexError, ValueError):
-    """An unknown or invalid Pokémon, move or level; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Move:
-    """A damaging move as the simulator uses it."""
-
-    id: str
-    name: str
-    type: str  # one of TYPES, or "???" for typeless Struggle
-    category: Category
-    power: float  # base power x expected hits for multi-hit moves
-    accuracy: float  # hit probability in 0..1
-    priority: int
-
-    @property
-    def type_index(self) -> int:
-        """Index into TYPES (TYPELESS for Struggle)."""
-        return TYPES.index(self.type) if self.type in TYPES else TYPELESS
-
-
-STRUGGLE = Move(
-    id=STRUGGLE_ID,
-    name="Struggle",
-    type="???",
-    category="Physical",
-    power=50.0,
-    accuracy=1.0,
-    priority=0,
-)
 
 
 @dataclass(frozen=True)
@@ -105,63 +82,14 @@ def stat_at_level(base: int, level: int, is_hp: bool) -> int:
     return core + level + 10 if is_hp else core + 5
 
 
-_GENDER_SIGNS = str.maketrans({"♀": "f", "♂": "m"})
-
-
-def normalize_name(name: str) -> str:
-    """Lower-case ASCII letters and digits only: 'Mr. Mime' -> 'mrmime', 'Flabébé' -> 'flabebe'."""
-    ascii_name = (
-        unicodedata.normalize("NFKD", name.translate(_GENDER_SIGNS))
-        .encode("ascii", "ignore")
-        .decode("ascii")
-    )
-    return re.sub(r"[^a-z0-9]", "", ascii_name.lower())
-
-
 def _read_static(relative: str) -> dict:
     root = resources.files("poke_env") / "data" / "static"
     return json.loads((root / relative).read_text(encoding="utf-8"))
 
 
-def _is_damaging(move_id: str, data: dict, allow_letsgo_moves: bool) -> bool:
-    if move_id in _CONDITIONAL_MOVES:
-        return False
-    if data.get("category") not in ("Physical", "Special") or not data.get("basePower"):
-        return False
-    nonstandard = data.get("isNonstandard")
-    if nonstandard in ("CAP", "Unobtainable", "Past", "Future") or (
-        nonstandard == "LGPE" and not allow_letsgo_moves
-    ):
-        return False
-    flags = data.get("flags") or {}
-    volatile = (data.get("self") or {}).get("volatileStatus")
-    # Moves whose cost the simulator does not model are left out (documented in the README).
-    return not (
-        data.get("isZ")
-        or data.get("isMax")
-        or data.get("ohko")
-        or data.get("selfdestruct")
-        or flags.get("charge")
-        or volatile == "mustrecharge"
-    )
-
-
-def _build_move(move_id: str, data: dict) -> Move:
-    hits = data.get("multihit")
-    if isinstance(hits, list):
-        multiplier = _EXPECTED_HITS_2_TO_5 if hits == [2, 5] else (hits[0] + hits[1]) / 2
-    else:
-        multiplier = float(hits or 1)
-    accuracy = 1.0 if data["accuracy"] is True else float(data["accuracy"]) / 100.0
-    return Move(
-        id=move_id,
-        name=data["name"],
-        type=data["type"],
-        category=data["category"],
-        power=float(data["basePower"]) * multiplier,
-        accuracy=accuracy,
-        priority=int(data.get("priority", 0)),
-    )
+def is_damaging(data: dict) -> bool:
+    """A physical or special move (fixed-damage moves have base power 0 but are damaging)."""
+    return data.get("category") in ("Physical", "Special")
 
 
 def _learnset_codes(roster: str) -> tuple[str, ...]:
@@ -194,8 +122,11 @@ class Pokedex:
     pokemon: dict[str, Pokemon]
     moves: dict[str, Move]
     type_chart: np.ndarray  # (len(TYPES) + 1, len(TYPES)): multiplier of attack type vs one type
+    excluded: dict[str, ExcludedMove] = field(default_factory=dict)  # left out, with the reason
+    coverage: list[CoverageRow] = field(default_factory=list)  # every damaging move of the roster
     _lookup: dict[str, str] = field(default_factory=dict, repr=False)
     _move_lookup: dict[str, str] = field(default_factory=dict, repr=False)
+    _excluded_lookup: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.pokemon_ids: list[str] = list(self.pokemon)
@@ -210,16 +141,12 @@ class Pokedex:
         self.type_indices = np.array(
             [[TYPES.index(p.types[0]), TYPES.index(p.types[-1])] for p in entries], dtype=np.int16
         )
-        self.move_power = np.array([m.power for m in self.moves.values()], dtype=np.float64)
-        self.move_type = np.array([m.type_index for m in self.moves.values()], dtype=np.int16)
-        self.move_physical = np.array([m.category == "Physical" for m in self.moves.values()])
-        self.move_accuracy = np.array([m.accuracy for m in self.moves.values()], dtype=np.float64)
-        self.move_priority = np.array([m.priority for m in self.moves.values()], dtype=np.int8)
         # effectiveness[move_type, pokemon]: the multiplier of a move type against that Pokémon.
         first = self.type_chart[:, self.type_indices[:, 0]]
         second = self.type_chart[:, self.type_indices[:, 1]]
         single = self.type_indices[:, 0] == self.type_indices[:, 1]
         self.effectiveness = np.where(single[None, :], first, first * second)
+        self._build_move_arrays()
         width = max(len(p.moves) for p in entries)
         self.learnset_matrix = np.full((len(entries), width), -1, dtype=np.int32)
         for row, entry in enumerate(entries):
@@ -229,6 +156,72 @@ class Pokedex:
         self._lookup = _name_lookup(entries)
         self._move_lookup = {normalize_name(m.name): m.id for m in self.moves.values()}
         self._move_lookup.update({m.id: m.id for m in self.moves.values()})
+        self._excluded_lookup = {normalize_name(m.name): mid for mid, m in self.excluded.items()}
+        self._excluded_lookup.update({mid: mid for mid in self.excluded})
+
+    def _build_move_arrays(self) -> None:
+        """Per-move rule arrays (index = move position) that the simulator gathers from."""
+        moves = list(self.moves.values())
+
+        def column(values: list, dtype: type) -> np.ndarray:
+            return np.array(values, dtype=dtype)
+
+        stat = {name: i for i, name in enumerate(STAT_NAMES)}
+        self.move_power = column([m.power for m in moves], np.float64)  # one hit
+        self.move_type = column([m.type_index for m in moves], np.int16)
+        self.move_physical = column([m.category == "Physical" for m in moves], bool)
+        self.move_accuracy = column([m.accuracy for m in moves], np.float64)
+        self.move_priority = column([m.priority for m in moves], np.int8)
+        self.move_attack_stat = column([stat[m.attack_stat] for m in moves], np.int8)
+        self.move_attack_from_target = column([m.attack_from_target for m in moves], bool)
+        self.move_defense_stat = column([stat[m.defense_stat] for m in moves], np.int8)
+        self.move_crit_chance = column([m.crit_chance for m in moves], np.float64)
+        self.move_min_hits = column([m.min_hits for m in moves], np.int8)
+        self.move_max_hits = column([m.max_hits for m in moves], np.int8)
+        self.move_expected_hits = column([m.expected_hits for m in moves], np.float64)
+        self.move_fixed_damage = column([m.fixed_damage for m in moves], np.int32)
+        self.move_level_damage = column([m.level_damage for m in moves], bool)
+        self.move_half_hp = column([m.half_hp for m in moves], bool)
+        self.move_recoil = column([m.recoil for m in moves], np.int32)  # (moves, 2): num, den
+        self.move_drain = column([m.drain for m in moves], np.int32)
+        self.move_struggle_recoil = column([m.struggle_recoil for m in moves], bool)
+        # Moves that leave the one-roll path: several hits, fixed damage, HP changes for the user.
+        self.move_special = (
+            (self.move_max_hits > 1)
+            | (self.move_fixed_damage > 0)
+            | self.move_level_damage
+            | self.move_half_hp
+            | (self.move_recoil[:, 0] > 0)
+            | (self.move_drain[:, 0] > 0)
+            | self.move_struggle_recoil
+        )
+        # Rare per-slot rules that the tables patch in place rather than compute for every slot.
+        default_attack = np.where(self.move_physical, 1, 3)
+        default_defense = np.where(self.move_physical, 2, 4)
+        self.move_stat_override = (
+            self.move_attack_from_target
+            | (self.move_attack_stat != default_attack)
+            | (self.move_defense_stat != default_defense)
+        )
+        self.move_fixed_kind = (
+            (self.move_fixed_damage > 0) | self.move_level_damage | self.move_half_hp
+        )
+        # Mean of one use relative to one hit at the top roll: mean roll x mean crit x mean hits.
+        mean_crit = 1.0 + self.move_crit_chance * 0.5
+        self.move_expected_factor = 0.925 * mean_crit * self.move_expected_hits
+        # move_effectiveness[move, pokemon]: the type rule of each move, exceptions included.
+        self.move_effectiveness = self.effectiveness[self.move_type].copy()
+        for row, move in enumerate(moves):
+            for forced in move.super_effective_on:
+                self.move_effectiveness[row] = self._forced_effectiveness(move, forced)
+
+    def _forced_effectiveness(self, move: Move, forced: str) -> np.ndarray:
+        """The move's multipliers with one defending type counted as x2 (Freeze-Dry on Water)."""
+        chart = self.type_chart[move.type_index].copy()
+        chart[TYPES.index(forced)] = 2.0
+        first, second = chart[self.type_indices[:, 0]], chart[self.type_indices[:, 1]]
+        single = self.type_indices[:, 0] == self.type_indices[:, 1]
+        return np.where(single, first, first * second)
 
     def get(self, pokemon_id: str) -> Pokemon:
         """The entry for an exact Showdown id (use resolve_pokemon for user input)."""
@@ -250,6 +243,12 @@ class Pokedex:
         """Find a damaging move forgivingly ('Thunderbolt', 'thunder-bolt', 'THUNDERBOLT')."""
         key = _checked_key(name, "move")
         found = self._move_lookup.get(key)
+        if found is None and key in self._excluded_lookup:
+            left_out = self.excluded[self._excluded_lookup[key]]
+            raise PokedexError(
+                f"{left_out.name} is not simulated: {left_out.reason}. It is left out of every"
+                " learnset; pick another move (`python -m core.pokedex moves` lists them)."
+            )
         if found is None:
             hint = _closest(key, self._move_lookup, lambda mid: self.moves[mid].name)
             raise PokedexError(
@@ -270,10 +269,13 @@ class Pokedex:
         if len(names) > 4:
             raise PokedexError(f"{pokemon.name} can use at most 4 moves, got {len(names)}.")
         resolved: list[str] = []
+        learnable = ", ".join(self.moves[m].name for m in pokemon.moves)
         for name in names:
-            move = self.resolve_move(name)
+            try:
+                move = self.resolve_move(name)
+            except PokedexError as error:
+                raise PokedexError(f"{error} {pokemon.name} can use: {learnable}.") from None
             if move.id not in pokemon.moves:
-                learnable = ", ".join(self.moves[m].name for m in pokemon.moves)
                 raise PokedexError(
                     f"{pokemon.name} cannot learn {move.name} in the {self.roster} roster."
                     f" It can learn: {learnable}."
@@ -288,74 +290,6 @@ class Pokedex:
         return float(self.effectiveness[index, self.pokemon_index[defender.id]])
 
 
-def _closest(key: str, lookup: dict[str, str], display: Callable[[str], str]) -> str:
-    """' Closest matches: A, B.' for an unknown key (empty when nothing is close)."""
-    suggestions = difflib.get_close_matches(key, list(lookup), n=5, cutoff=0.6)
-    names = sorted({display(lookup[s]) for s in suggestions})
-    return f" Closest matches: {', '.join(names)}." if names else ""
-
-
-def _shown(name: str) -> str:
-    """A user-given name made safe to echo: printable, at most 40 characters."""
-    printable = "".join(ch if ch.isprintable() else "?" for ch in str(name))
-    return repr(printable[:40] + ("…" if len(printable) > 40 else ""))
-
-
-# Control, invisible (zero-width, bidi overrides), separator and unassigned code points.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def _code_point(ch: str) -> str:
-    return f"U+{ord(ch):04X} {unicodedata.name(ch, '(unnamed)')}"
-
-
-def _suspicious(name: str) -> str | None:
-    """Why a typed name is refused before lookup (it would otherwise fold into a real name)."""
-    for ch in name:
-        if unicodedata.category(ch) in _HIDDEN_CATEGORIES:
-            return f"contains the control or invisible character {_code_point(ch)}"
-    if "/" in name or "\\" in name or ".." in name:
-        return "contains path characters ('/', '\\' or '..')"
-    for ch in name.translate(_GENDER_SIGNS):
-        if unicodedata.normalize("NFKC", ch) != ch:
-            return f"contains the styled character {_code_point(ch)}"
-        if ch.isalpha() and not unicodedata.normalize("NFKD", ch).encode("ascii", "ignore"):
-            return f"contains {_code_point(ch)}, which is not a Latin letter"
-    return None
-
-
-def _checked_key(name: object, what: str) -> str:
-    if not isinstance(name, str):
-        raise PokedexError(f"A {what} name must be text, got {type(name).__name__}.")
-    if len(name) > 64:
-        raise PokedexError(f"That {what} name is {len(name)} characters long; names are short.")
-    name = name.strip()
-    why = _suspicious(name)
-    if why:
-        raise PokedexError(f"That {what} name {why}: type it with plain letters, e.g. 'Pikachu'.")
-    key = normalize_name(name)
-    if not key:
-        raise PokedexError(f"Empty {what} name {_shown(name)}: type a name such as 'Pikachu'.")
-    return key
-
-
-def _name_lookup(entries: list[Pokemon]) -> dict[str, str]:
-    lookup: dict[str, str] = {}
-    for entry in entries:
-        lookup[entry.id] = entry.id
-        lookup[normalize_name(entry.name)] = entry.id
-        base = normalize_name(entry.base_species)
-        suffix = entry.id.removeprefix(base)
-        # "Alolan Raichu", "Mega Charizard X", "Partner Pikachu"
-        if suffix.startswith("alola"):
-            lookup["alolan" + base] = entry.id
-        elif suffix.startswith("mega"):
-            lookup["mega" + base + suffix.removeprefix("mega")] = entry.id
-        elif suffix == "starter":
-            lookup["partner" + base] = entry.id
-    return lookup
-
-
 def _build_type_chart(raw: dict) -> np.ndarray:
     chart = np.ones((len(TYPES) + 1, len(TYPES)), dtype=np.float64)
     for defending, entry in raw.items():
@@ -368,6 +302,26 @@ def _build_type_chart(raw: dict) -> np.ndarray:
     return chart
 
 
+@dataclass(frozen=True)
+class ExcludedMove:
+    """A damaging move left out of the learnsets, and why."""
+
+    id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One damaging move of a roster's learnsets: how the simulator handles it."""
+
+    id: str
+    name: str
+    handling: Literal["modelled", "excluded"]
+    detail: str  # the rules it follows, or why it is left out
+    learners: int  # Pokémon of the roster that learn it
+
+
 @functools.cache
 def load_pokedex(roster: str = "letsgo") -> Pokedex:
     """Load a roster ("letsgo": Let's Go Pikachu/Eevee; "kanto": the 151) from poke-env's data."""
@@ -377,12 +331,11 @@ def load_pokedex(roster: str = "letsgo") -> Pokedex:
     move_data = _read_static(f"moves/gen{DATA_GENERATION}moves.json")
     learnsets = _read_static("learnset.json")
     type_chart = _build_type_chart(_read_static(f"typechart/gen{DATA_GENERATION}typechart.json"))
-    allow_letsgo_moves = roster == "letsgo"
     codes = _learnset_codes(roster)
-    damaging = {
-        mid: _build_move(mid, data)
+    reasons = {
+        mid: exclusion_reason(mid, data, roster == "letsgo")
         for mid, data in move_data.items()
-        if _is_damaging(mid, data, allow_letsgo_moves)
+        if is_damaging(data)
     }
 
     def damaging_learnset(species_id: str) -> set[str]:
@@ -390,7 +343,7 @@ def load_pokedex(roster: str = "letsgo") -> Pokedex:
         return {
             mid
             for mid, sources in entries.items()
-            if mid in damaging and any(src.startswith(codes) for src in sources)
+            if mid in reasons and any(src.startswith(codes) for src in sources)
         }
 
     pokemon: dict[str, Pokemon] = {}
@@ -398,7 +351,7 @@ def load_pokedex(roster: str = "letsgo") -> Pokedex:
         (sid for sid, data in species_data.items() if "num" in data and _in_roster(data, roster)),
         key=lambda sid: (species_data[sid]["num"], sid),
     )
-    used_moves: set[str] = set()
+    learners: dict[str, int] = {}
     for sid in chosen:
         data = species_data[sid]
         base_species = data.get("baseSpecies", data["name"])
@@ -406,17 +359,35 @@ def load_pokedex(roster: str = "letsgo") -> Pokedex:
         if not moves:  # Megas and some formes share their base species' learnset
             base_id = normalize_name(data.get("changesFrom") or base_species)
             moves = damaging_learnset(base_id)
-        move_ids = tuple(sorted(moves)) if moves else (STRUGGLE_ID,)
-        used_moves.update(move_ids)
+        for mid in moves:
+            learners[mid] = learners.get(mid, 0) + 1
+        kept = sorted(mid for mid in moves if reasons[mid] is None)
         pokemon[sid] = Pokemon(
             id=sid,
             name=data["name"],
             number=int(data["num"]),
             types=tuple(data["types"]),
             base_stats={s: int(data["baseStats"][s]) for s in STAT_NAMES},
-            moves=move_ids,
+            moves=tuple(kept) if kept else (STRUGGLE_ID,),
             base_species=base_species,
         )
-    moves_table = {mid: damaging[mid] for mid in sorted(used_moves - {STRUGGLE_ID})}
+    modelled = sorted(mid for mid in learners if reasons[mid] is None)
+    moves_table = {mid: build_move(mid, move_data[mid]) for mid in modelled}
     moves_table[STRUGGLE_ID] = STRUGGLE
-    return Pokedex(roster=roster, pokemon=pokemon, moves=moves_table, type_chart=type_chart)
+    excluded = {
+        mid: ExcludedMove(mid, move_data[mid]["name"], str(reasons[mid]))
+        for mid in sorted(learners)
+        if reasons[mid] is not None
+    }
+    coverage = [_coverage_row(mid, moves_table, excluded, learners) for mid in sorted(learners)]
+    return Pokedex(roster, pokemon, moves_table, type_chart, excluded, coverage)
+
+
+def _coverage_row(
+    mid: str, moves: dict[str, Move], excluded: dict[str, ExcludedMove], learners: dict[str, int]
+) -> CoverageRow:
+    if mid in excluded:
+        return CoverageRow(mid, excluded[mid].name, "excluded", excluded[mid].reason, learners[mid])
+    move = moves[mid]
+    detail = ", ".join(move.rules) + (f" ({move.notes})" if move.notes else "")
+    return CoverageRow(mid, move.name, "modelled", detail, learners[mid])
