@@ -158,8 +158,7 @@ def test_a_worker_killed_mid_trial_leaves_its_trial_fail_and_the_study_finishes(
 ):
     settings = settings_factory(with_store=True)
     url = optuna_storage(tmp_path)
-    argv = ["--study", "crash", "--workers", "2", "--trials", "6", "--storage", url,
-            "--model", "random_forest", *SMALL]  # fmt: skip
+    argv = ["--study", "crash", "--workers", "2", "--trials", "6", "--storage", url, *SMALL]
     coordinator = subprocess.Popen(
         [sys.executable, "-m", "core.search", *argv], cwd=PROJECT_ROOT, env=child_env(settings),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -249,3 +248,35 @@ def test_search_mode_starts_shows_live_trials_and_cancels(settings_factory, monk
     versions = mlflow_client(settings).search_model_versions(f"name='{settings.model_name}'")
     assert versions == []  # a cancelled search registers nothing
     assert "Search cancelled" in " ".join(str(w.value) for w in app.warning)
+
+
+# --- team mode: PostgreSQL study storage and a real `mlflow server` ------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_two_workers_share_a_postgres_study_tracked_by_an_mlflow_server(
+    postgres_server, postgres_mlflow_server, tmp_path
+):
+    import psycopg2
+
+    connection = psycopg2.connect(postgres_server.dsn)
+    connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE DATABASE optuna")
+    connection.close()
+    url = postgres_server.url.rsplit("/", 1)[0] + "/optuna"
+    settings = Settings(tracking_uri=postgres_mlflow_server.url, models_dir=tmp_path / "models")
+    argv = ["--study", "team", "--workers", "2", "--trials", "4", "--storage", url, *SMALL]
+    result = search_json(run_cli("core.search", argv, settings))
+
+    trials = load_trials(url, "team")
+    assert sorted(t.number for t in trials) == list(range(4))
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    children = child_runs(settings, result["parent_run_id"])
+    trial_runs = {r.data.tags["optuna.trial"] for r in children if "optuna.trial" in r.data.tags}
+    assert trial_runs == {"0", "1", "2", "3"}
+    versions = mlflow_client(settings).search_model_versions(f"name='{settings.model_name}'")
+    assert [int(v.version) for v in versions] == [result["registered_version"]] == [1]
+    password = postgres_server.url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert "***" in result["storage"] and password not in result["storage"]

@@ -19,7 +19,7 @@ from core.config import Settings
 from core.search.config import SearchError, check_study_name
 from core.search.data import load_search_data
 from core.search.objective import run_trial
-from core.search.storage import open_storage
+from core.search.storage import cache_dir, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +116,8 @@ def run_worker(name: str, storage_url: str, settings: Settings) -> int:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = load_study(name, storage_url, settings)
     plan = StudyPlan.of(study)
-    from pathlib import Path
-
-    data = load_search_data(plan.n_battles, plan.seed, Path(plan.cache_dir))
+    # This machine's own cache (the same hash everywhere: the same file content).
+    data = load_search_data(plan.n_battles, plan.seed, cache_dir(storage_url, settings))
     names = None
     if plan.grid_type:
         from core.train import GRIDS
