@@ -114,10 +114,32 @@ def load_matchup_matrix(
     return get_prediction_model(settings).predict_matrix(list(ids), level)
 
 
+@st.cache_data(ttl=REGISTRY_TTL_SECONDS, show_spinner=False, max_entries=32)
+def load_evaluation_report(settings: Settings, version: int) -> dict | None:
+    """The evaluation stored in a version's run (curves, slices, importance), or None."""
+    from core.evaluate.stored import stored_report
+
+    return stored_report(version, settings)
+
+
+PAGE_COMPARE_BATTLES = 100_000  # fresh battles of the Models page's champion/challenger
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_comparison(settings: Settings, candidate: int, baseline: int):
+    """Champion/challenger of two versions on the same fresh battles (cached by the pair)."""
+    from core.evaluate.stored import compare_versions
+
+    return compare_versions(
+        candidate, baseline, settings=settings, n_battles=PAGE_COMPARE_BATTLES
+    ).comparison
+
+
 def clear_registry_caches(settings: Settings | None = None) -> None:
     """Forget the registry tables; with settings, make the serving model re-resolve its alias now."""
     load_versions.clear()
     load_audit.clear()
+    load_evaluation_report.clear()
     load_matchup_matrix.clear()
     if settings is not None:
         refresh_serving_model(get_prediction_model(settings))

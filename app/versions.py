@@ -15,7 +15,8 @@ METRIC_LABELS: dict[str, str] = {
     "f1_score": "F1",
     "roc_auc": "ROC-AUC",
     "oracle_accuracy": "Oracle accuracy",
-    "oracle_gap": "Gap to the oracle",
+    "oracle_gap": "Gap to the oracle (paired excess error)",
+    "matchup_mae": "Matchup MAE against the truth",
     "precision": "Precision",
     "recall": "Recall",
     "train_accuracy": "Train accuracy",
@@ -24,18 +25,21 @@ METRIC_LABELS: dict[str, str] = {
     "brier": "Brier score",
 }
 # Metrics where a smaller value is better (their deltas are coloured the other way).
-LOWER_IS_BETTER = frozenset({"oracle_gap", "overfitting", "log_loss", "brier"})
+LOWER_IS_BETTER = frozenset({"oracle_gap", "overfitting", "log_loss", "brier", "matchup_mae"})
 DELTA_METRICS = ("accuracy", "f1_score", "roc_auc", "oracle_gap", "log_loss")
 MARKDOWN_CHARS = frozenset("\\`*_{}[]()<>#+-.!|~:$")
 TABLE_COLUMNS = [
     "version",
+    "version_label",
     "stage",
     "accuracy",
     "f1_score",
     "roc_auc",
     "oracle_accuracy",
-    "oracle_gap",
+    "gap_to_oracle",
+    "matchup_mae",
     "model_type",
+    "hyperparameters",
     "created_at",
     "promoted_by",
     "promoted_at",
@@ -44,12 +48,28 @@ TABLE_COLUMNS = [
 
 
 def with_gap(versions: pd.DataFrame) -> pd.DataFrame:
-    """compare_models() plus oracle_gap = oracle accuracy - test accuracy."""
+    """compare_models() plus oracle_gap = the paired excess error (>= 0; NaN when the version
+    has no evaluation) and gap_to_oracle, its text with the bootstrap 95% interval."""
     frame = versions.copy()
-    frame["oracle_gap"] = pd.to_numeric(frame["oracle_accuracy"], errors="coerce") - pd.to_numeric(
-        frame["accuracy"], errors="coerce"
-    )
+    for column in ("excess_error", "excess_error_low", "excess_error_high", "matchup_mae"):
+        if column not in frame:
+            frame[column] = float("nan")
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame["oracle_gap"] = frame["excess_error"]
+    frame["gap_to_oracle"] = [
+        gap_text(row.excess_error, row.excess_error_low, row.excess_error_high)
+        for row in frame.itertuples()
+    ]
     return frame
+
+
+def gap_text(estimate: float, low: float, high: float) -> str:
+    """'0.0052 [0.0033, 0.0073]', or 'no evaluation stored' for an older version."""
+    if _number(estimate) is None:
+        return "no evaluation stored"
+    if _number(low) is None or _number(high) is None:
+        return f"{estimate:.4f}"
+    return f"{estimate:.4f} [{low:.4f}, {high:.4f}]"
 
 
 def last_promotions(audit: pd.DataFrame) -> pd.DataFrame:
@@ -161,11 +181,14 @@ def _number(value: object) -> float | None:
 
 
 def version_label(row: pd.Series) -> str:
-    """'v3 · Production · accuracy 0.9391' for a select box."""
+    """'v3 "tuned" · Production · accuracy 0.9391 · 150 trees · depth 6' for a select box."""
     accuracy = _number(row.get("accuracy"))
     shown = f"accuracy {accuracy:.4f}" if accuracy is not None else "no accuracy"
     stage = row.get("stage") or "None"
-    return f"v{int(row['version'])} · {stage} · {shown}"
+    label = str(row.get("version_label") or "")
+    named = f"v{int(row['version'])}" + (f' "{label[:30]}"' if label else "")
+    parts = [named, str(stage), shown, str(row.get("hyperparameters") or "")]
+    return " · ".join(part for part in parts if part)
 
 
 def plain(text: object) -> str:

@@ -1,8 +1,9 @@
-"""Models: compare the versions, chart a metric, promote or roll back (confirmed), audit trail."""
+"""Models: compare the versions, chart a metric, evaluate and compare two versions against the
+truth, promote or roll back (confirmed), audit trail."""
 
 import streamlit as st
 
-from app import actions, auth, cache, charts, components, guard, versions
+from app import actions, auth, cache, charts, components, evaluation_view, guard, versions
 
 PENDING = "models_pending_action"
 FLASH = "models_flash"
@@ -57,7 +58,10 @@ chart = charts.metric_across_versions(
 st.plotly_chart(chart, key="models_metric_chart")
 
 st.subheader("One version")
-labels = {int(row["version"]): versions.version_label(row) for _, row in table.iterrows()}
+labels = {
+    int(row["version"]): versions.version_label(row)
+    for _, row in versions.with_gap(table).iterrows()
+}
 options = list(labels)
 selected = st.selectbox(
     "Version", options, index=options.index(production) if production in labels else 0,
@@ -70,6 +74,7 @@ if production is not None and selected != production:
     st.plotly_chart(charts.deltas_bar(deltas, selected, production), key="models_deltas_chart")
 elif production is not None:
     st.caption(f"v{selected} is the Production version.")
+evaluation_view.render_evaluation(settings, table, selected)
 
 if approver:
     stage = st.radio("Stage", ("Production", "Staging"), horizontal=True, key="models_target_stage")

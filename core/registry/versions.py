@@ -34,12 +34,21 @@ METRIC_COLUMNS = {
     "overfitting": "overfitting",
     "log_loss": "test_log_loss",
     "brier": "test_brier",
+    # The paired gap to the oracle (>= 0, with its bootstrap interval) and matchup calibration.
+    "excess_error": "excess_error",
+    "excess_error_low": "excess_error_low",
+    "excess_error_high": "excess_error_high",
+    "matchup_mae": "matchup_mae",
 }
+# Hyperparameters shown beside a version: run param -> short name.
+KEY_PARAMETERS = {"n_estimators": "trees", "max_depth": "depth", "learning_rate": "lr"}
 COMPARE_COLUMNS = [
     "version",
     "stage",
     *METRIC_COLUMNS,
     "model_type",
+    "version_label",
+    "hyperparameters",
     "created_at",
     "description",
     "run_id",
@@ -199,6 +208,13 @@ def compare_table(store: Store, model_name: str) -> pd.DataFrame:
     return frame
 
 
+def key_parameters(params: dict[str, str]) -> str:
+    """'150 trees · depth 6 · lr 0.1' from a run's params ('' when it logged none)."""
+    shown = [f"{name} {params[key]}" if name == "lr" else f"{params[key]} {name}"
+             for key, name in KEY_PARAMETERS.items() if params.get(key) not in (None, "None")]  # fmt: skip
+    return " · ".join(shown)
+
+
 def _compare_row(version, aliases: tuple[str, ...], runs: dict) -> dict:
     run = runs.get(version.run_id)
     metrics = run.data.metrics if run else {}
@@ -208,6 +224,8 @@ def _compare_row(version, aliases: tuple[str, ...], runs: dict) -> dict:
         "stage": stage_of(aliases, version.tags),
         **{column: metrics.get(metric) for column, metric in METRIC_COLUMNS.items()},
         "model_type": version.tags.get(MODEL_TYPE_TAG) or run_tags.get(MODEL_TYPE_TAG),
+        "version_label": run_tags.get("version_label", ""),
+        "hyperparameters": key_parameters(run.data.params if run else {}),
         "created_at": pd.Timestamp(version.creation_timestamp, unit="ms", tz="UTC"),
         "description": version.description or "",
         "run_id": version.run_id,
