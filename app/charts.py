@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -47,7 +48,7 @@ def metric_across_versions(
         figure.add_hline(
             y=threshold,
             line={"color": ACCENT, "dash": "dash"},
-            annotation_text=f"promotion threshold {threshold:.2f}",
+            annotation_text=f"promotion threshold {threshold:g}",
             annotation_position="bottom right",
         )
     if production is not None and production in set(frame["version"]):
@@ -72,8 +73,38 @@ def metric_across_versions(
         margin=MARGIN,
         legend={"orientation": "h", "y": -0.25},
     )
-    figure.update_xaxes(tickformat="d", dtick=1 if len(frame) <= 20 else None)
+    figure.update_xaxes(**version_axis(frame["version"]))
+    shown = [frame[metric]]
+    if metric == "accuracy" and "oracle_accuracy" in frame:
+        shown.append(frame["oracle_accuracy"])
+    if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
+        shown.append(pd.Series([threshold]))
+    y_range = padded_range(pd.concat(shown))
+    if y_range is not None:
+        figure.update_yaxes(range=y_range)
     return figure
+
+
+def version_axis(versions: pd.Series) -> dict:
+    """An x axis of whole version numbers only, spanning exactly the versions shown."""
+    values = sorted({int(v) for v in versions.dropna()})
+    if not values:
+        return {"tickformat": "d"}
+    axis = {"tickformat": "d", "range": [values[0] - 0.5, values[-1] + 0.5]}
+    if len(values) <= 20:
+        return {**axis, "tickmode": "array", "tickvals": values}
+    return {**axis, "dtick": max(1, math.ceil((values[-1] - values[0]) / 12))}
+
+
+def padded_range(values: pd.Series) -> list[float] | None:
+    """[low, high] around every finite value with 8% padding (None when there is none)."""
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    finite = finite[finite.map(math.isfinite)]
+    if finite.empty:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    pad = max((high - low) * 0.08, 0.005)
+    return [low - pad, high + pad]
 
 
 def deltas_bar(deltas: dict[str, dict], version: int, reference: int) -> go.Figure:

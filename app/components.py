@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from app import actions, charts, guard, versions
-from app.jobs import JobView
 from app.versions import LOWER_IS_BETTER, METRIC_LABELS
 from core.config import Settings
 from core.pokedex import STAT_NAMES, Pokedex, Pokemon
@@ -48,13 +47,6 @@ STAT_LABELS = {
     "spe": "Speed",
 }
 MAX_BASE_STAT = 255
-STEP_ICONS = {
-    "done": ":material/check_circle:",
-    "running": ":material/progress_activity:",
-    "pending": ":material/radio_button_unchecked:",
-    "skipped": ":material/remove_circle_outline:",
-    "failed": ":material/cancel:",
-}
 
 
 def _artwork_dir() -> Path | None:
@@ -195,63 +187,6 @@ def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str
         ),
         key="predict_contributions_chart",
     )
-
-
-def training_panel(view: JobView) -> None:
-    """Live progress by step, then the metrics, version, promotion and run link."""
-    title = {
-        "queued": "Waiting for the training slot (one training at a time on this server)",
-        "running": f"Training… {view.message}",
-        "done": f"Training finished in {view.elapsed_seconds:.0f} s",
-        "failed": "Training failed",
-    }[view.state]
-    if view.finished:
-        state = "complete" if view.state == "done" else "error"
-        steps_box = st.status(title, state=state, expanded=False)
-    else:
-        # st.status shows its spinner only while a script runs; between refreshes of the
-        # fragment it would look finished, so a running job is an expander with its own icon.
-        st.progress(view.fraction, text=f"{view.fraction:.0%} · {view.elapsed_seconds:.0f} s")
-        icon = ":material/hourglass_top:" if view.state == "running" else ":material/schedule:"
-        steps_box = st.expander(title, expanded=True, icon=icon)
-    seconds = view.result.seconds if view.result else {}
-    with steps_box:
-        for step in view.steps:
-            text = f" — {step.message}" if step.message else ""
-            took = f" · {seconds[step.name]:.1f} s" if step.name in seconds else ""
-            st.markdown(f"{STEP_ICONS[step.state]} **{step.name}**{text}{took}")
-    if not view.finished:
-        return
-    if view.error:
-        st.error(view.error, icon=":material/error:")
-        return
-    result = view.result
-    assert result is not None
-    metrics = result.metrics
-    st.success(
-        f"Registered as version {result.version} of the model.", icon=":material/inventory_2:"
-    )
-    if result.promoted:
-        st.success(
-            f"Version {result.version}: {result.promotion_message}.", icon=":material/verified:"
-        )
-    else:
-        st.warning(f"Version {result.version}: {result.promotion_message}.", icon=":material/info:")
-    columns = st.columns(5)
-    shown = [
-        ("Test accuracy", "test_accuracy"),
-        ("Oracle accuracy", "oracle_accuracy"),
-        ("F1", "test_f1"),
-        ("ROC-AUC", "test_roc_auc"),
-        ("Overfitting", "overfitting"),
-    ]
-    for column, (label, key) in zip(columns, shown, strict=True):
-        value = metrics.get(key)
-        column.metric(label, "n/a" if value is None else f"{value:.4f}")
-    if result.run_url:
-        st.link_button("Open the run in MLflow", result.run_url, icon=":material/open_in_new:")
-    with st.expander("Details: parameters, step timings"):
-        st.json({"params": result.params, "seconds": result.seconds, "metrics": metrics})
 
 
 def version_table(table: pd.DataFrame) -> None:

@@ -5,34 +5,33 @@ Start it from the project root with `python -m streamlit run app/main.py`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+# OpenMP threads (XGBoost's) sleep instead of spinning while they wait: before xgboost loads.
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:  # `streamlit run` puts app/ first, not the project root
     sys.path.insert(0, str(PROJECT_ROOT))
 
 import streamlit as st  # noqa: E402
 
-from app import auth, cache, guard, navigation, versions  # noqa: E402
+from app import auth, cache, guard, jobs, navigation, versions  # noqa: E402
+from app.mlflow_link import mlflow_ui_link  # noqa: E402
 from core.config import Settings, mask_uri  # noqa: E402
 
 
 def render_sidebar(settings: Settings) -> None:
     """Who is here, which store, which model serves, and where the MLflow UI is."""
-    user = auth.current_user()
     with st.sidebar:
-        if not user.auth_configured:
-            st.caption(
-                ":material/person: **Single-user mode** (no sign-in configured): anyone "
-                "who opens the app may promote and roll back."
-            )
-        elif user.signed_in:
+        user = auth.identity_sidebar(settings)
+        if user.signed_in:
             role = auth.role_of(settings, user)
             st.caption(f":material/badge: Signed in as **{versions.plain(user.label)}** ({role})")
             if st.button("Sign out", key="sidebar_sign_out"):
                 st.logout()
-        else:
+        elif user.auth_configured:
             st.caption(":material/lock: Not signed in: you can browse and predict.")
             if st.button("Sign in", key="sidebar_sign_in"):
                 with guard.errors_shown("sign in"):
@@ -51,12 +50,7 @@ def render_sidebar(settings: Settings) -> None:
             )
             if status.source == "local":
                 st.warning(f"Local fallback: {status.fallback_reason}", icon=":material/cloud_off:")
-        st.link_button(
-            "Open the MLflow UI",
-            settings.mlflow_ui_url,
-            icon=":material/open_in_new:",
-            key="sidebar_mlflow_ui",
-        )
+        mlflow_ui_link(settings, key="sidebar_mlflow_ui")
         if st.button("Reload registry data", key="sidebar_reload", icon=":material/refresh:"):
             cache.clear_registry_caches(settings)
 
@@ -68,6 +62,7 @@ try:
 except Exception as error:  # noqa: BLE001 - a bad variable must read as a message
     guard.show_error(error, "read the configuration")
     st.stop()
+jobs.keep_form_values(st.session_state)  # the Train form keeps its entries across pages
 with guard.errors_shown("show the sidebar"):
     render_sidebar(app_settings)
 with guard.errors_shown(f"show the {current.title} page"):

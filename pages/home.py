@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import cache, charts, guard, navigation, versions
+from app.mlflow_link import mlflow_ui_link
 
 settings = cache.current_settings()
 st.title("PredictionDex")
@@ -22,7 +23,7 @@ with guard.errors_shown("read the registry"):
         columns[1].metric("Production", "none")
         st.info(
             "No version holds Production yet: train one on the Train page (it is promoted when "
-            f"its test accuracy reaches {settings.promotion_threshold:.2f}) or promote one on the "
+            f"its test accuracy reaches {settings.promotion_threshold:g}) or promote one on the "
             "Models page.",
             icon=":material/info:",
         )
@@ -62,9 +63,4 @@ for name, text in links.items():
     left, right = st.columns([1, 4], vertical_alignment="center")
     left.page_link(navigation.page(name))
     right.caption(text)
-st.link_button(
-    "Open the MLflow UI",
-    settings.mlflow_ui_url,
-    icon=":material/open_in_new:",
-    key="home_mlflow_ui",
-)
+mlflow_ui_link(settings, key="home_mlflow_ui")

@@ -1,6 +1,7 @@
 """The training process: the child's side (train, report, obey SIGTERM) and the parent's side.
 
-The child runs `core.train.train_model()` and sends small tuples through a one-way pipe:
+The child (`python -m core.jobs.child`, a fresh interpreter in its own session) receives its
+config and settings through one pipe, runs `core.train.train_model()` and sends small tuples through a one-way pipe:
 ("progress", step, fraction, message) while it works, then one of ("done", TrainResult),
 ("failed", message) or ("cancelled", step). SIGTERM raises KeyboardInterrupt in the child while
 the pipeline is before its `register` step (the run-logging code ends the run and re-raises) and
@@ -12,13 +13,15 @@ job's runs still open KILLED (cancelled) or FAILED (crashed).
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
+from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from core.config import Settings
+from core.config import PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +44,8 @@ class Relay(Protocol):
     def on_event(self, event: tuple) -> None: ...
 
 
-def _child_main(conn: Any, config: Any, settings: Settings) -> None:
+def child_main(conn: Any, config: Any, settings: Settings) -> None:
     """The training process: train, sending ("progress", ...) then one final event."""
-    os.setpgrp()  # its own process group: a kill reaches any helper process it starts
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # before xgboost's OpenMP runtime is loaded
     current = {"step": "starting"}
 
@@ -86,18 +88,30 @@ def describe_error(error: BaseException) -> str:
     )
 
 
+def _start_child(job: Relay) -> tuple[subprocess.Popen, Connection]:
+    """`python -m core.jobs.child` in its own session, sent its job through a pipe.
+
+    A fresh interpreter rather than multiprocessing's spawn: spawn re-runs the parent's
+    `__main__`, which under Streamlit is the app script itself.
+    """
+    events_read, events_write = os.pipe()
+    job_read, job_write = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.jobs.child", str(job_read), str(events_write)],
+        pass_fds=(job_read, events_write),
+        cwd=PROJECT_ROOT,
+        start_new_session=True,  # its own process group: a kill reaches its helpers too
+    )
+    os.close(job_read)
+    os.close(events_write)
+    with Connection(job_write, readable=False) as request:
+        request.send((job.config, job.settings))
+    return process, Connection(events_read, writable=False)
+
+
 def run_process(job: Relay) -> tuple:
     """Start the child, relay its events, signal it on cancel; returns the final event."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(
-        target=_child_main,
-        args=(sender, job.config, job.settings),
-        name=f"predictiondex-training-{job.job_id}",
-        daemon=True,
-    )
-    process.start()
-    sender.close()
+    process, receiver = _start_child(job)
     job.pid = process.pid
     final: tuple | None = None
     signalled_at: float | None = None
@@ -116,19 +130,25 @@ def run_process(job: Relay) -> tuple:
                 if event[0] != "progress":
                     final = event
         except (EOFError, OSError):
-            process.join(2)
-            code = process.exitcode
+            code = _wait(process, 2)
             final = (
                 "failed",
                 f"The training process stopped unexpectedly (exit code {code}); nothing was "
                 "registered. The dashboard is unaffected: check the server log and train again.",
             )
-    process.join(CANCEL_GRACE_SECONDS + 1)
-    if process.is_alive():
+    if _wait(process, CANCEL_GRACE_SECONDS + 1) is None:
         _signal(process.pid, signal.SIGKILL, group=True)
-        process.join(2)
+        _wait(process, 2)
     receiver.close()
     return final
+
+
+def _wait(process: subprocess.Popen, timeout: float) -> int | None:
+    """The exit code, or None while it still runs after timeout seconds."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _signal(pid: int | None, signum: int, group: bool) -> None:

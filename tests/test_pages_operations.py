@@ -1,0 +1,207 @@
+"""Day-to-day operation on the real dashboard (AppTest): who acts, the theme, trainings as jobs.
+
+A module fixture trains two small real models (v1 Production, v2 registered only) into a real
+SQLite store. Trainings started from the page run in real child processes (core.jobs).
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import Settings
+from core.jobs import TRAINING_QUEUE
+from core.registry import MLflowTracker
+from core.train import TrainConfig, train_model
+from tests.test_pages import _confirm, _point_env_at, open_page, texts
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = {"n_battles": 3000, "oracle_sample": 100, "oracle_replays": 50}
+BRAND = "#E3350D"
+CANCEL_BUDGET_SECONDS = 5.0
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """v1 (Production) and v2 (registered only), both really trained."""
+    root = tmp_path_factory.mktemp("operations-store")
+    settings = Settings(
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifacts_dir=root / "mlartifacts",
+        models_dir=root / "models",
+    )
+    train_model(TrainConfig(**SMALL, threshold=0.0, version_label="first"), settings)
+    train_model(TrainConfig(**SMALL, seed=7, threshold=1.0, export_local=False), settings)
+    return settings
+
+
+@pytest.fixture
+def app_env(store: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The dashboard's environment on the module store, as analyst "Ana Lyst"."""
+    import streamlit as st
+
+    _point_env_at(monkeypatch, store)
+    monkeypatch.setenv("PREDICTIONDEX_USER", "Ana Lyst")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return store
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def test_single_user_mode_names_the_audit_after_the_sidebar(app_env: Settings) -> None:
+    """Default PREDICTIONDEX_USER, editable, remembered across pages, and written to the audit."""
+    app = open_page("home")
+    field = app.sidebar.text_input(key="sidebar_user_name")
+    assert field.value == "Ana Lyst"
+    assert any("records you as **Ana Lyst**" in text for text in texts(app.sidebar.caption))
+
+    field.input("Bea Cause").run()
+    app.switch_page("../pages/models.py").run()
+    assert app.sidebar.text_input(key="sidebar_user_name").value == "Bea Cause"
+
+    tracker = MLflowTracker(settings=app_env)
+    name = app_env.model_name
+    production = tracker.current_version(name)
+    other = next(v for v in tracker.compare_models(name)["version"] if v != production)
+    app.selectbox(key="models_selected_version").set_value(other).run()
+    app.button(key="models_promote").click().run()
+    _confirm(app, "identity check")
+    assert not app.exception
+    last = tracker.audit_log(name).iloc[-1]
+    assert (last["to_version"], last["user"]) == (other, "Bea Cause")
+
+    app.sidebar.text_input(key="sidebar_user_name").input("   ").run()  # blank: the default
+    assert app.sidebar.text_input(key="sidebar_user_name").value == "Ana Lyst"
+
+
+def test_signed_in_users_are_their_email_and_cannot_edit_it(
+    app_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With sign-in, the sidebar shows the e-mail and offers no name field."""
+    monkeypatch.setenv("PREDICTIONDEX_APPROVERS", "boss@example.com")
+    app = open_page("home", user={"is_logged_in": True, "email": "boss@example.com"})
+    assert "sidebar_user_name" not in {field.key for field in app.sidebar.text_input}
+    assert any("Signed in as **boss@example" in text for text in texts(app.sidebar.caption))
+
+
+# --- theme and charts -----------------------------------------------------------------------
+
+
+def test_the_theme_follows_the_system_with_the_brand_colour_in_both() -> None:
+    """A light AND a dark theme with the brand colour, and nothing pinning one scheme."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    theme = config["theme"]
+    assert theme["light"]["primaryColor"] == theme["dark"]["primaryColor"] == BRAND
+    assert "base" not in theme and "primaryColor" not in theme
+
+
+def test_home_chart_spans_the_oracle_and_shows_whole_versions(app_env: Settings) -> None:
+    """The y range holds every accuracy, the oracle and the threshold; ticks are the versions."""
+    import json
+
+    app = open_page("home")
+    chart = next(e for e in app.get("plotly_chart") if "home_accuracy_chart" in str(e.proto.id))
+    spec = json.loads(chart.proto.spec)
+    low, high = spec["layout"]["yaxis"]["range"]
+    table = MLflowTracker(settings=app_env).compare_models(app_env.model_name)
+    values = [*table["accuracy"], *table["oracle_accuracy"], app_env.promotion_threshold]
+    assert low < min(values) and max(values) < high
+    axis = spec["layout"]["xaxis"]
+    assert axis["tickvals"] == [1, 2]
+    assert axis["range"] == [0.5, 2.5]
+    threshold_note = [a["text"] for a in spec["layout"]["annotations"]]
+    assert threshold_note == [f"promotion threshold {app_env.promotion_threshold:g}"]
+
+
+def test_mlflow_ui_link_says_how_to_start_it_when_nothing_answers(
+    app_env: Settings, monkeypatch: pytest.MonkeyPatch, free_port: int
+) -> None:
+    """No UI on the configured URL: no dead link, a line naming the command instead."""
+    monkeypatch.setenv("MLFLOW_UI_URL", f"http://127.0.0.1:{free_port}")
+    app = open_page("home")
+    assert "sidebar_mlflow_ui" not in {button.key for button in app.sidebar.get("link_button")}
+    assert any("make mlflow-ui" in text for text in texts(app.sidebar.caption))
+
+
+# --- trainings as jobs ----------------------------------------------------------------------
+
+
+def _poll(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def _start_training(app: AppTest, trees: int, label: str) -> None:
+    app.number_input(key="train_xgboost_n_estimators").set_value(trees)
+    app.number_input(key="train_n_battles").set_value(20_000)
+    app.number_input(key="train_oracle_sample").set_value(100)
+    app.number_input(key="train_oracle_replays").set_value(50)
+    app.text_input(key="train_label").input(label)
+    app.button(key="train_submit").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+
+
+@pytest.mark.slow
+def test_two_sessions_queue_and_cancel_from_the_page(app_env: Settings) -> None:
+    """A second session sees its position at once; Cancel stops the running job within 5 s."""
+    first = open_page("train")
+    _start_training(first, 5000, "first session")
+    first_job = first.session_state["train_job"]
+    second = open_page("train")
+    _start_training(second, 5000, "second session")
+    second_job = second.session_state["train_job"]
+    try:
+        titles = [expander.label for expander in second.expander]
+        assert any(title.startswith("Queued: position 1") for title in titles), titles
+        assert any("estimate" in str(bar.proto.text) for bar in second.get("progress"))
+        assert any('XGBoost "second session"' in text for text in texts(second.caption))
+
+        _poll(lambda: first_job.view().steps[2].state == "running", 120, "the first fit")
+        first.run()
+        started = time.monotonic()
+        first.button(key="train_cancel").click().run()
+        _poll(lambda: first_job.finished, CANCEL_BUDGET_SECONDS, "the cancel")
+        assert time.monotonic() - started <= CANCEL_BUDGET_SECONDS
+        first.run()
+        assert [status.label for status in first.status] == ["Training cancelled"]
+        assert any("nothing was registered" in text for text in texts(first.warning))
+        assert not first.button(key="train_submit").disabled
+        _poll(lambda: second_job.view().state == "running", 30, "the second job starting")
+    finally:
+        second_job.cancel()
+        first_job.cancel()
+        assert second_job.wait(30)
+    assert TRAINING_QUEUE.position(second_job) is None
+
+
+def test_the_form_keeps_its_entries_across_pages(app_env: Settings) -> None:
+    """Train, leave the page while the job runs and come back: the entries are still there."""
+    app = open_page("train")
+    app.radio(key="train_model_type").set_value("random_forest").run()
+    app.number_input(key="train_random_forest_n_estimators").set_value(37)
+    app.number_input(key="train_n_battles").set_value(12_345)
+    app.text_input(key="train_label").input("kept")
+    app.button(key="train_submit").click().run()
+    job = app.session_state["train_job"]
+    try:
+        app.switch_page("../pages/models.py").run()
+        app.switch_page("../pages/train.py").run()
+        assert not app.exception
+        assert app.radio(key="train_model_type").value == "random_forest"
+        assert app.number_input(key="train_random_forest_n_estimators").value == 37
+        assert app.number_input(key="train_n_battles").value == 12_345
+        assert app.text_input(key="train_label").value == "kept"
+        assert any('Random forest "kept"' in text for text in texts(app.caption))
+    finally:
+        job.cancel()
+        assert job.wait(30)
