@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core import artifacts
+from core.battle import RULES_VERSION
 from core.bootstrap import ensure_model
 from core.config import Settings
 from core.dataset import LevelRange, generate_dataset, split_by_matchup
@@ -57,11 +58,13 @@ def test_train_register_promote_and_artifacts(settings_factory):
     # What MLflow holds: params (hyperparameters and dataset), metrics, tags, artifacts.
     run = mlflow.MlflowClient(settings.tracking_uri).get_run(result.run_id)
     for name in ("n_estimators", "max_depth", "learning_rate", "data_n_battles", "data_seed",
-                 "data_roster", "data_scenario", "data_level_min", "data_level_max"):  # fmt: skip
+                 "data_roster", "data_scenario", "data_level_min", "data_level_max",
+                 "data_rules_version"):  # fmt: skip
         assert name in run.data.params, name
     assert EXPECTED_METRICS <= set(run.data.metrics)
     assert run.data.tags["model_type"] == "xgboost" and run.data.tags["version_label"] == "v1"
     assert len(run.data.tags["data_hash"]) == 16
+    assert run.data.params["data_rules_version"] == RULES_VERSION  # old-rules versions stay visible
     # The registered version loads back and predicts exactly like the run's metrics say.
     bundle, info = load_model_from_registry(settings.model_name, settings=settings)
     assert info.version == 1 and bundle.feature_columns == FEATURE_COLUMNS

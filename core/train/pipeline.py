@@ -153,6 +153,8 @@ def _dataset_params(config: TrainConfig, data: BattleDataset) -> dict:
         "test_fraction": config.test_fraction,
         "split": "by_matchup",
         "data_hash": data_hash(data),
+        # The simulator's rules version: versions trained on older rules stay distinguishable.
+        "rules_version": data.rules_version,
     }
 
 
