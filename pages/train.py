@@ -4,11 +4,17 @@ import streamlit as st
 
 from app import actions, auth, cache, components, guard, job_panel, search_view
 from core.battle import MAX_LEVEL, MIN_LEVEL
+from core.config import PROMOTION_POLICIES
 from core.dataset import SCENARIO_CHOICES, LevelRange
 from core.train import MODEL_TYPES, TrainConfig, TrainingError, field_limits, grid_combinations
 
 REFRESH_SECONDS = 1.0
 MODEL_NAMES = {"xgboost": "XGBoost", "random_forest": "Random forest"}
+POLICY_NAMES = {
+    "beats_production": "promote if it beats Production on the same fresh battles (and the threshold)",
+    "threshold": "promote if test accuracy reaches the threshold (the seed's rule)",
+    "manual": "register only",
+}
 SCENARIO_NAMES = {
     "all": "all three scenarios, mixed",
     "best_move": "both sides play their best move",
@@ -20,8 +26,8 @@ settings = cache.current_settings()
 st.title("Train a model")
 st.caption(
     "Simulate battles, fit a model, evaluate it on matchups it never saw next to the oracle, log "
-    "it to MLflow and register a new version; it becomes Production when its test accuracy "
-    "reaches the threshold. Training runs in the background: other pages and users are not held."
+    "it to MLflow and register a new version; the promotion policy decides whether it becomes "
+    "Production. Training runs in the background: other pages and users are not held."
 )
 
 job = actions.current_training()
@@ -79,6 +85,10 @@ with st.form("train_form"):
         "Promotion threshold (test accuracy)", 0.0, 1.0, settings.promotion_threshold, 0.01,
         key="train_threshold",
     )  # fmt: skip
+    policy = right.radio(
+        "After registering", PROMOTION_POLICIES, format_func=POLICY_NAMES.get,
+        index=PROMOTION_POLICIES.index(settings.promotion_policy), key="train_promotion_policy",
+    )  # fmt: skip
     label = right.text_input("Version label (optional)", max_chars=100, key="train_label")
     with st.expander("Oracle measurement (the best achievable accuracy)"):
         oracle_sample = limited_input("oracle_sample", "train_oracle_sample")
@@ -97,7 +107,7 @@ if submitted:
             model_type=model_type, params=params, n_battles=n_battles, seed=seed,
             scenario=scenario, level=LevelRange(*levels), use_gridsearch=use_grid,
             grid_type=grid_type, version_label=label.strip(), threshold=float(threshold),
-            oracle_sample=oracle_sample, oracle_replays=oracle_replays,
+            oracle_sample=oracle_sample, oracle_replays=oracle_replays, promotion_policy=policy,
         )  # fmt: skip
     except TrainingError as error:
         st.error(f"{error} Fix it above, then train again.", icon=":material/error:")

@@ -183,3 +183,14 @@ def test_compare_models_same_battles_verdicts(small_world):
     assert worse.accuracy - worse.accuracy_against == pytest.approx(worse.difference.estimate)
     assert worse.only_baseline_right > worse.only_candidate_right
     assert compare_models(strong, weak, fresh).verdict == "better"
+
+
+def test_report_importance_of_a_random_forest(small_world):
+    data, split, features, *_ = small_world
+    x, y = features.rows(split["train"]), data.winner[split["train"]]
+    forest = make_estimator("random_forest", {"n_estimators": 10, "max_depth": 6}, 1).fit(x, y)
+    evaluation = evaluate_model(forest, data, split["test"], features=features, matchup_pairs=20,
+                                oracle_replays=20)  # fmt: skip
+    shares = [row["gain"] for row in evaluation.report["importance"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
+    assert evaluation.matchups.pairs == 40

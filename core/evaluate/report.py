@@ -62,8 +62,12 @@ def confusion(q: np.ndarray, labels: np.ndarray) -> dict:
 
 def importance(model) -> list[dict]:
     """Top features by gain (XGBoost) or mean impurity decrease (forest), largest first."""
-    estimator = getattr(model, "estimator", model)
-    columns = list(getattr(model, "feature_columns", None) or estimator.feature_names_in_)
+    from core.artifacts import ModelBundle
+
+    # A ModelBundle wraps the estimator (a forest's own `.estimator` is its base tree).
+    estimator = model.estimator if isinstance(model, ModelBundle) else model
+    columns = list(model.feature_columns if isinstance(model, ModelBundle)
+                   else estimator.feature_names_in_)  # fmt: skip
     if hasattr(estimator, "get_booster"):
         scores = estimator.get_booster().get_score(importance_type="gain")
         values = np.array([scores.get(name, 0.0) for name in columns], dtype=float)
