@@ -5,6 +5,6 @@ OMP_WAIT_POLICY=PASSIVE is set here, before anything can import xgboost: OpenMP 
 spin-wait after each prediction would otherwise burn the CPU that concurrent requests need.
 """
 
-import os
+from core.config import quiet_openmp
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+quiet_openmp()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+
+from core.config import quiet_openmp
 
 # Before anything imports xgboost (api/__init__ already did this; kept for `python api/...`).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+quiet_openmp()
 
 DEFAULT_PORT = 8000
 

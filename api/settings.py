@@ -1,14 +1,14 @@
 """The API's limits and its optional API keys (PREDICTIONDEX_API_KEYS).
 
-The keys are read here, at the API's edge, because core.config.Settings (which reads every other
-variable) does not know them yet; they belong there once core grows an API section.
+The keys come from core.config.Settings (PREDICTIONDEX_API_KEYS), which reads every variable.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from core.config import Settings
 
 # Limits of one request (the issue's contract; /docs shows them).
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -35,11 +35,8 @@ class ApiSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
-        """Read PREDICTIONDEX_API_KEYS (comma-separated; blanks ignored)."""
-        env = os.environ if env is None else env
-        raw = env.get("PREDICTIONDEX_API_KEYS", "")
-        keys = tuple(dict.fromkeys(key.strip() for key in raw.split(",") if key.strip()))
-        return cls(api_keys=keys)
+        """Read PREDICTIONDEX_API_KEYS (comma-separated; blanks ignored) through core's Settings."""
+        return cls(api_keys=Settings.from_env(None if env is None else dict(env)).api_keys)
 
     @property
     def requires_key(self) -> bool:

@@ -87,6 +87,23 @@ def read_promotion_policy(raw: str | None) -> PromotionPolicy:
     return word  # type: ignore[return-value]
 
 
+def _read_keys(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated values, stripped, blanks and repeats dropped, order kept."""
+    return tuple(
+        key for key in dict.fromkeys(part.strip() for part in (raw or "").split(",")) if key
+    )
+
+
+def quiet_openmp() -> None:
+    """Make OpenMP threads sleep instead of spinning between parallel regions.
+
+    Call it first thing in an entry point, before xgboost is imported (libgomp reads
+    OMP_WAIT_POLICY once, when it loads). Spinning threads made a 2-thread fit 4x slower under a
+    competing load and stole the CPU of the dashboard's pages (BENCHMARKS.md, OpenMP).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 # The variable behind each Settings field: what from_env reads and to_env writes.
 ENV_VARIABLES = {
     "tracking_uri": "MLFLOW_TRACKING_URI",
@@ -104,6 +121,7 @@ ENV_VARIABLES = {
     "audit_user": "PREDICTIONDEX_USER",
     "search_storage": "PREDICTIONDEX_SEARCH_STORAGE",
     "promotion_policy": "PREDICTIONDEX_PROMOTION_POLICY",
+    "api_keys": "PREDICTIONDEX_API_KEYS",
 }
 
 
@@ -131,6 +149,8 @@ class Settings:
     search_storage: str = ""
     # threshold (the seed's rule), beats_production (also beat the champion), manual (register).
     promotion_policy: PromotionPolicy = "beats_production"
+    # The API's accepted X-API-Key values (empty: no key needed). Kept out of repr: secrets.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -162,6 +182,7 @@ class Settings:
             audit_user=" ".join((env.get("PREDICTIONDEX_USER") or "").split())[:100],
             search_storage=(env.get("PREDICTIONDEX_SEARCH_STORAGE") or "").strip(),
             promotion_policy=read_promotion_policy(env.get("PREDICTIONDEX_PROMOTION_POLICY")),
+            api_keys=_read_keys(env.get("PREDICTIONDEX_API_KEYS")),
         )
 
     def to_env(self) -> dict[str, str]:

@@ -182,6 +182,7 @@ NON_DEFAULT: dict[str, Any] = {
     "audit_user": "Ana Lyst",
     "search_storage": "postgresql+psycopg2://optuna:pw@db:5432/optuna",
     "promotion_policy": "manual",
+    "api_keys": ("k-2", "k 1"),
 }
 
 
@@ -328,3 +329,11 @@ def test_cli_reports_a_bad_variable(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "PROMOTION_THRESHOLD" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_api_keys_are_read_once_and_kept_out_of_repr() -> None:
+    """PREDICTIONDEX_API_KEYS: blanks and repeats dropped, order kept; never shown in a repr."""
+    settings = Settings.from_env({"PREDICTIONDEX_API_KEYS": " k1 ,, k2,k1 , "})
+    assert settings.api_keys == ("k1", "k2")
+    assert "k1" not in repr(settings)
+    assert Settings.from_env({}).api_keys == ()

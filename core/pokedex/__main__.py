@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 
+from core.config import quiet_openmp
 from core.pokedex import ROSTERS, PokedexError, load_pokedex
 
 
@@ -24,6 +25,7 @@ def format_coverage(roster: str, output: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
+    quiet_openmp()
     parser = argparse.ArgumentParser(prog="python -m core.pokedex")
     parser.add_argument("table", choices=["moves"], help="the move coverage table")
     parser.add_argument("--roster", choices=ROSTERS, default="letsgo")

@@ -1,5 +1,9 @@
 """`python -m core.train`: see core/train/cli.py."""
 
-from core.train.cli import main
+from core.config import quiet_openmp
+
+quiet_openmp()  # before anything imports xgboost
+
+from core.train.cli import main  # noqa: E402
 
 raise SystemExit(main())
