@@ -10,6 +10,10 @@ then times the real app/main.py router with Streamlit's AppTest (script run time
 
 Targets (issue 5): Models page with 200 versions <= 2 s, a Predict interaction <= 300 ms.
 Run: `python -m benchmarks.bench_dashboard [--versions 200] [--repeats 7]`; prints one JSON object.
+
+`--during-training` (issue 14) instead times the Models page (cold) idle, then while a default
+training (the Train page's defaults) runs as a job in its own process (core.jobs), and reports
+the ratio; target <= 2x.
 """
 
 from __future__ import annotations
@@ -171,11 +175,57 @@ def measure(settings: Settings, repeats: int) -> dict:
     }
 
 
+def measure_during_training(settings: Settings, repeats: int) -> dict:
+    """Models page (cold) idle, then while a default training job runs; medians and ratio."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.jobs import JobQueue, TrainingJob
+    from core.train import STARTER_BATTLES
+
+    os.environ.update(settings.to_env())
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(MAIN), default_timeout=120)
+    app.run()
+    app.switch_page("../pages/models.py")
+    _timed_run(app)
+
+    def cold() -> float:
+        st.cache_data.clear()
+        return _timed_run(app)
+
+    idle = [cold() for _ in range(repeats)]
+    config = TrainConfig(n_battles=STARTER_BATTLES, version_label="bench-load")
+    job = JobQueue().submit(TrainingJob(config, settings))
+    while job.view().state == "queued" or job.view().steps[0].state == "pending":
+        time.sleep(0.2)  # measure once the training process works, not while it starts
+    loaded, steps = [], []
+    while not job.finished and len(loaded) < repeats * 3:
+        loaded.append(cold())
+        steps.append(next((s.name for s in job.view().steps if s.state == "running"), "-"))
+    job.wait(600)
+    idle_median, loaded_median = statistics.median(idle), statistics.median(loaded)
+    return {
+        "models_page_idle_median_s": round(idle_median, 4),
+        "models_page_during_training_median_s": round(loaded_median, 4),
+        "models_page_during_training_max_s": round(max(loaded), 4),
+        "samples_during_training": len(loaded),
+        "training_steps_seen": sorted(set(steps)),
+        "training_seconds": round(job.view().elapsed_seconds, 1),
+        "training_state": job.view().state,
+        "ratio": round(loaded_median / idle_median, 2),
+        "within_target": loaded_median <= 2 * idle_median,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the store, measure, print JSON; exit 1 when a target is missed."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_dashboard")
     parser.add_argument("--versions", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--during-training", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     for noisy in ("mlflow", "alembic", "streamlit", "core"):
@@ -186,11 +236,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = build_store(root, args.versions)
         build_seconds = time.perf_counter() - started
         result = {"versions": args.versions, "repeats": args.repeats}
-        result.update(measure(settings, args.repeats))
+        if args.during_training:
+            result.update(measure_during_training(settings, args.repeats))
+        else:
+            result.update(measure(settings, args.repeats))
         result["store_build_s"] = round(build_seconds, 1)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result, indent=2))
+    if args.during_training:
+        return 0 if result["within_target"] else 1
     return 0 if result["models_within_target"] and result["predict_within_target"] else 1
 
 

@@ -211,3 +211,39 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     screenshot(page, "home")
     for name in ("home", "train", "models", "predict"):
         assert (DOCS / f"screenshot-{name}.png").stat().st_size > 20_000
+
+
+def _luminance(css_colour: str) -> float:
+    """Relative brightness 0..1 of an 'rgb(r, g, b)' / 'rgba(...)' colour."""
+    red, green, blue = (int(v) for v in re.findall(r"\d+", css_colour)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str) -> None:
+    """A browser in dark mode gets the dark theme, the brand-red primary button; screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(dashboard)
+            settle(page)
+            page.get_by_text("Registered versions").wait_for()
+            background = page.evaluate(
+                "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
+                ".backgroundColor"
+            )
+            assert _luminance(background) < 0.25, background
+            screenshot(page, "home-dark")
+
+            page.goto(f"{dashboard}/train")
+            settle(page)
+            button = page.get_by_test_id("stBaseButton-primaryFormSubmit").first
+            colour = button.evaluate("(element) => getComputedStyle(element).backgroundColor")
+            assert colour.replace(" ", "") == "rgb(227,53,13)", colour  # #E3350D
+        finally:
+            browser.close()
+    assert (DOCS / "screenshot-home-dark.png").stat().st_size > 20_000
