@@ -1,4 +1,4 @@
-"""The model directory format: safe save, verification and loading, never through pickle.
+"""The model directory format: safe save and hash-checked verification (never pickle).
 
 A model directory holds the files MLflow's save_model writes (so the MLflow UI recognises the
 model), the model in a safe format (XGBoost UBJ or skops), `metadata.json` and, written last,
@@ -12,17 +12,11 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
-
-from core.errors import PredictionDexError
 from core.config import PROJECT_ROOT
+from core.errors import PredictionDexError
 
 logger = logging.getLogger(__name__)
 
@@ -358,165 +352,3 @@ def verify_model_dir(path: Path, expected_manifest_sha256: str | None = None) ->
     _check_model_file(root / model_file, model_type)
     _check_mlmodel(root / MLMODEL_FILE, model_type, model_file)
     return metadata
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading
-
-
-@dataclass
-class ModelBundle:
-    """A loaded, verified model with the feature columns it was trained on."""
-
-    estimator: Any
-    model_type: ModelType
-    feature_columns: list[str]
-    metadata: dict = field(default_factory=dict)
-    manifest_sha256: str = ""
-
-    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.feature_columns if c not in X.columns]
-        if missing:
-            raise ValueError(
-                f"missing feature columns {missing[:5]}{'…' if len(missing) > 5 else ''}: "
-                "build the features with core.features.build_features()."
-            )
-        return X[self.feature_columns].astype(np.float32)
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """P(label 1 = A wins) per row, shape (n,)."""
-        matrix = self._matrix(X)
-        if self.model_type == "xgboost":
-            # A plain array: XGBoost's pandas path costs ~3 ms a call (the 5 ms serving budget).
-            matrix = matrix.to_numpy()
-        proba = self.estimator.predict_proba(matrix)
-        classes = list(getattr(self.estimator, "classes_", [0, 1]))
-        return np.asarray(proba[:, classes.index(1)], dtype=np.float64)
-
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature contributions + "bias"; rows sum to the margin (XGBoost) or P(A wins) (RF)."""
-        matrix = self._matrix(X)
-        columns = [*self.feature_columns, "bias"]
-        if self.model_type == "xgboost":
-            xgboost = _xgb_module()
-            dmatrix = xgboost.DMatrix(matrix.to_numpy(), feature_names=self.feature_columns)
-            values = self.estimator.get_booster().predict(dmatrix, pred_contribs=True)
-        else:
-            values = _forest_contributions(self.estimator, matrix.to_numpy())
-        return pd.DataFrame(values, columns=columns, index=X.index)
-
-
-def _forest_contributions(forest: Any, X: np.ndarray) -> np.ndarray:
-    """Tree-path decomposition of a RandomForestClassifier's P(class 1), averaged over trees."""
-    from scipy import sparse
-
-    class_index = list(forest.classes_).index(1)
-    n_rows, n_features = X.shape
-    total = np.zeros((n_rows, n_features + 1))
-    for tree in forest.estimators_:
-        structure = tree.tree_
-        value = structure.value[:, 0, :]
-        probability = value[:, class_index] / value.sum(axis=1)
-        n_nodes = structure.node_count
-        parent = np.full(n_nodes, -1)
-        for side in (structure.children_left, structure.children_right):
-            nodes = np.flatnonzero(side >= 0)
-            parent[side[nodes]] = nodes
-        children = np.flatnonzero(parent >= 0)
-        # Entering a child moves the probability by (child - parent), credited to the split feature.
-        delta = sparse.csr_matrix(
-            (
-                probability[children] - probability[parent[children]],
-                (children, structure.feature[parent[children]]),
-            ),
-            shape=(n_nodes, n_features),
-        )
-        path = tree.decision_path(X)
-        total[:, :n_features] += (path @ delta).toarray()
-        total[:, n_features] += probability[0]
-    return total / len(forest.estimators_)
-
-
-def load_model_dir(path: Path, expected_manifest_sha256: str | None = None) -> ModelBundle:
-    """Verify then load a model directory with XGBoost's or skops' own safe loader."""
-    root = Path(path)
-    metadata = verify_model_dir(root, expected_manifest_sha256)
-    model_type: ModelType = metadata["model_type"]
-    model_path = root / MODEL_FILES[model_type]
-    try:
-        if model_type == "xgboost":
-            estimator = _xgb_module().XGBClassifier()
-            estimator.load_model(str(model_path))
-            n_features = estimator.get_booster().num_features()
-        else:
-            import skops.io
-
-            estimator = skops.io.load(model_path, trusted=SKOPS_TRUSTED_TYPES)
-            if type(estimator).__name__ != "RandomForestClassifier":
-                raise UntrustedModelError(f"{model_path.name} holds a {type(estimator).__name__}")
-            n_features = estimator.n_features_in_
-    except UntrustedModelError:
-        raise
-    except Exception as error:  # a corrupt file that still matches its hash
-        raise UntrustedModelError(
-            f"{model_path.name} could not be loaded safely ({error})"
-        ) from None
-    if n_features != len(metadata["feature_columns"]):
-        raise UntrustedModelError(
-            f"the model expects {n_features} features, metadata lists "
-            f"{len(metadata['feature_columns'])}"
-        )
-    return ModelBundle(
-        estimator=estimator,
-        model_type=model_type,
-        feature_columns=list(metadata["feature_columns"]),
-        metadata=metadata,
-        manifest_sha256=sha256_file(root / MANIFEST_FILE),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The local fallback
-
-
-def install_local_model(
-    src_dir: Path, models_dir: Path, model_name: str | None, model_version: str | int | None
-) -> None:
-    """Copy a verified model directory into models_dir atomically, recording name and version."""
-    from filelock import FileLock
-
-    src_dir, models_dir = Path(src_dir), Path(models_dir)
-    verify_model_dir(src_dir)
-    models_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(models_dir.parent / f".{models_dir.name}.lock"), timeout=60):
-        temporary = models_dir.parent / f".{models_dir.name}.tmp-{uuid.uuid4().hex}"
-        try:
-            shutil.copytree(src_dir, temporary, symlinks=False)
-            (temporary / MANIFEST_FILE).unlink()
-            for name in IGNORED_FILES:
-                (temporary / name).unlink(missing_ok=True)
-                if (models_dir / name).is_file():
-                    shutil.copy2(models_dir / name, temporary / name)
-            version = None if model_version is None else str(model_version)
-            _write_manifest(temporary, model_name=model_name, model_version=version)
-            verify_model_dir(temporary)
-            _swap_into_place(temporary, models_dir)
-        finally:
-            if temporary.exists():
-                shutil.rmtree(temporary, ignore_errors=True)
-    logger.info("installed model %s v%s into %s", model_name, model_version, models_dir)
-
-
-def _swap_into_place(temporary: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(temporary, target)
-        return
-    # A directory cannot be renamed over a non-empty one: move the old aside, then swap.
-    backup = target.parent / f".{target.name}.old-{uuid.uuid4().hex}"
-    os.replace(target, backup)
-    try:
-        os.replace(temporary, target)
-    except OSError:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
