@@ -74,15 +74,18 @@ def metric_across_versions(
         legend={"orientation": "h", "y": -0.25},
     )
     figure.update_xaxes(**version_axis(frame["version"]))
+    figure.update_yaxes(range=padded_range(_plotted_values(frame, metric, threshold)))
+    return figure
+
+
+def _plotted_values(frame: pd.DataFrame, metric: str, threshold: float) -> pd.Series:
+    """Every y value the metric chart draws: the metric, the oracle line, the threshold line."""
     shown = [frame[metric]]
     if metric == "accuracy" and "oracle_accuracy" in frame:
         shown.append(frame["oracle_accuracy"])
     if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
         shown.append(pd.Series([threshold]))
-    y_range = padded_range(pd.concat(shown))
-    if y_range is not None:
-        figure.update_yaxes(range=y_range)
-    return figure
+    return pd.concat(shown)
 
 
 def version_axis(versions: pd.Series) -> dict:
