@@ -130,7 +130,7 @@ def render_panel(job: SearchJob, settings: Settings) -> None:
             st.info("Cancelling: the workers stop within seconds.", icon=":material/stop:")
         elif st.button("Cancel the search", icon=":material/stop_circle:", key="search_cancel"):
             job.cancel()
-            st.rerun(scope="fragment")
+            st.rerun()
         return
     _outcome(view, settings)
     figures = study_figures(view.storage_url, view.config.study)

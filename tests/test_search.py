@@ -223,19 +223,15 @@ def test_search_mode_starts_shows_live_trials_and_cancels(settings_factory, monk
     app.button(key="search_start").click().run()
     assert not app.exception, [e.value for e in app.exception]
     job = app.session_state["search_job"]
-
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    rows = 0
-    while time.monotonic() < deadline and rows == 0:
-        app.run()
-        assert not app.exception, [e.value for e in app.exception]
-        table = app.dataframe(key="search_trials_table").value
-        rows = len(table)
-        time.sleep(0.5)
-    assert rows >= 1, "the live table never showed a trial"
+    try:
+        table = _wait_for_live_rows(app)
+    finally:
+        cancel = [button for button in app.button if button.key == "search_cancel"]
+        if cancel and not job.finished:
+            cancel[0].click().run()  # Cancel, as a person would
+        job.cancel()  # a no-op after the click; stops the job if the test failed before it
+    assert cancel, "the running search shows no Cancel button"
     assert {"trial", "state", "value"} <= set(table.columns)
-
-    app.button(key="search_cancel").click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert job.wait(60), "the search did not stop within 60 s of Cancel"
     app.run()
@@ -280,3 +276,16 @@ def test_two_workers_share_a_postgres_study_tracked_by_an_mlflow_server(
     assert [int(v.version) for v in versions] == [result["registered_version"]] == [1]
     password = postgres_server.url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     assert "***" in result["storage"] and password not in result["storage"]
+
+
+def _wait_for_live_rows(app):
+    """Rerun the page until its live table shows a trial (polled to a deadline); the table."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        table = app.dataframe[0].value  # the search mode's one table: the study's trials
+        if len(table):
+            return table
+        time.sleep(0.5)
+    raise AssertionError("the live table never showed a trial")
