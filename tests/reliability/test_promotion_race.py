@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.registry import LOCK_SUFFIX, MLflowTracker
+from core.registry import LOCK_SUFFIX, MLflowTracker, Registry
 from core.train import TrainConfig, train_model
 from tests.reliability.harness import (
     TINY_TRAINING,
@@ -53,10 +53,13 @@ def prepare_store(settings) -> MLflowTracker:
 
 
 def previous_holder(tracker: MLflowTracker, name: str, current: int) -> int:
-    """What a rollback from `current` goes back to: from_version of what installed it."""
-    audit = tracker.audit_log(name)
-    installs = audit[(audit["status"] == "ok") & (audit["to_version"] == current)]
-    return int(installs["from_version"].iloc[-1])
+    """What a rollback from `current` goes back to: the latest earlier Production holder.
+
+    Rollback walks back through the history of holders (never toggling), so this is the
+    registry's own history read before the round, not a rule of the test's own.
+    """
+    assert tracker.current_version(name) == current
+    return Registry(tracker.settings).earlier_holders(name)[0].version
 
 
 def check_round(tracker, name, replies, current, expected_winners, audit_before) -> int:
