@@ -169,6 +169,23 @@ def simulate(dex: Pokedex, matchup: battle.Matchup, battles: int, seed: int = 0)
     return float(winners.mean())
 
 
+def score_configurations(
+    served: ServedModel,
+    dex: Pokedex,
+    arrays: battle.BattleArrays,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """P(A wins) per configuration, shape (n,): the one scoring step of every entry point.
+
+    predict_winner, predict_matrix and the batch all score through here, so a change to how a
+    served probability is made (e.g. antisymmetry) reaches all of them. `rows` are the
+    configurations' feature rows when the caller already has them (predict_winner's cache).
+    """
+    if rows is None:
+        rows = features.feature_matrix(arrays, dex)
+    return served.scorer.predict_proba(rows)
+
+
 def predict_winner(
     served: ServedModel,
     pokemon_a: str,
@@ -187,7 +204,7 @@ def predict_winner(
     """
     matchup, row = resolve(served.roster, pokemon_a, pokemon_b, level_a, level_b, moves_a, moves_b)
     dex = load_pokedex(served.roster)
-    p_a_wins = float(served.scorer.predict_proba(row)[0])
+    p_a_wins = float(score_configurations(served, dex, matchup_arrays(dex, matchup), row)[0])
     simulated = simulate(dex, matchup, simulate_battles) if simulate_battles else None
     a, b = dex.get(matchup.pokemon_a), dex.get(matchup.pokemon_b)
     winner = a if p_a_wins >= 0.5 else b
@@ -260,8 +277,8 @@ def predict_matrix(served: ServedModel, names: Sequence[str], level: int = 50) -
     if size >= 2:
         index = np.array([dex.pokemon_index[pid] for pid in ids], dtype=np.int64)
         rows, cols = np.nonzero(~np.eye(size, dtype=bool))
-        matrix = features.feature_matrix(_pair_arrays(dex, index[rows], index[cols], level), dex)
-        values[rows, cols] = served.scorer.predict_proba(matrix)
+        pairs = _pair_arrays(dex, index[rows], index[cols], level)
+        values[rows, cols] = score_configurations(served, dex, pairs)
     frame = pd.DataFrame(values, index=ids, columns=ids)
     frame.index.name = "pokemon_a"
     frame.columns.name = "pokemon_b"

@@ -1,4 +1,4 @@
-"""CLI: `python -m core.predict --a NAME --b NAME ...` and `python -m core.predict export`.
+"""CLI: `python -m core.predict --a A --b B ...`, `... export`, `... batch IN.csv --out OUT.csv`.
 
 Prints one JSON object on stdout; an error is one line on stderr (`error: ...`) and exit 2.
 """
@@ -10,10 +10,12 @@ import json
 import logging
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from core import battle
 from core.config import Settings, setup_logging
 from core.errors import PredictionDexError
+from core.predict.batch_csv import MAX_BATCH_BYTES, predict_csv, write_batch_csv
 from core.predict.export import export_local_model
 from core.predict.policy import PredictionModel
 from core.predict.sources import one_line
@@ -76,6 +78,42 @@ def _export_main(argv: list[str]) -> dict:
     return asdict(export_local_model(args.version, Settings.from_env()))
 
 
+def _batch_main(argv: list[str]) -> dict:
+    parser = _Parser(
+        prog="python -m core.predict batch",
+        description="Predict every matchup of a CSV (pokemon_a,pokemon_b[,level_a,level_b,"
+        "moves_a,moves_b]) with one model version; writes one line per input row.",
+    )
+    parser.add_argument("input", type=Path, help="the CSV to read (UTF-8, at most 2 MB)")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the answers CSV")
+    args = parser.parse_args(argv)
+    with args.input.open("rb") as handle:
+        data = handle.read(MAX_BATCH_BYTES + 1)  # enough to refuse an oversized file, no more
+    batch = predict_csv(PredictionModel(Settings.from_env()).get_model(), data)
+    write_file_atomically(args.out, write_batch_csv(batch.table))
+    refused = batch.refused
+    return {
+        "out": str(args.out),
+        "rows": len(batch.table),
+        "answered": len(batch.answered),
+        "refused": len(refused),
+        "model_name": batch.result.model_name,
+        "model_version": batch.result.model_version,
+        "source": batch.result.source,
+        "errors": [
+            {"row": int(row), "error": error}
+            for row, error in zip(refused["row"], refused["error"], strict=True)
+        ],
+    }
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file, so a reader never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0, or 2 after a one-line error on stderr)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -83,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["export"]:
             result = _export_main(argv[1:])
+        elif argv[:1] == ["batch"]:
+            result = _batch_main(argv[1:])
         else:
             result = _predict_main(argv)
     except (PredictionDexError, OSError) as error:

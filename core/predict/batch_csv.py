@@ -1,0 +1,256 @@
+"""The batch as CSV: read an uploaded file into MatchupInput rows, write the answers back.
+
+Input: UTF-8 text, a header naming `pokemon_a,pokemon_b` and optionally `level_a`, `level_b`,
+`moves_a`, `moves_b` (moves separated by `;`, `|` or `,` inside a quoted field), at most
+MAX_BATCH_ROWS data rows and MAX_BATCH_BYTES bytes. A whole-file problem (empty, binary, too big,
+not UTF-8, not a CSV, a wrong header) is one BatchFileError; a problem in one row (a field too
+long, a missing name) is a RowError and the other rows still go on. Output: one line per input row
+in input order, with the answer or the reason, every text cell neutralised against spreadsheet
+formula injection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.errors import PredictionDexError
+from core.pokedex import PokedexError
+from core.predict.batch import (
+    MAX_BATCH_ROWS,
+    BatchResult,
+    MatchupInput,
+    RowError,
+    predict_batch,
+)
+from core.predict.sources import ServedModel
+
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+MAX_FIELD_CHARS = 200
+REQUIRED_COLUMNS = ("pokemon_a", "pokemon_b")
+OPTIONAL_COLUMNS = ("level_a", "level_b", "moves_a", "moves_b")
+OUTPUT_COLUMNS = [
+    "row",
+    "pokemon_a",
+    "pokemon_b",
+    "level_a",
+    "level_b",
+    "moves_a",
+    "moves_b",
+    "p_a_wins",
+    "winner",
+    "model_version",
+    "source",
+    "error",
+]
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_MOVE_SEPARATORS = re.compile(r"[;|,]")
+_FORMAT_HINT = (
+    "Upload a UTF-8 CSV whose first line is the header pokemon_a,pokemon_b"
+    "[,level_a,level_b,moves_a,moves_b], one matchup per line."
+)
+
+
+@dataclass(frozen=True)
+class CsvBatch:
+    """An answered CSV batch: `result` (the model's BatchResult for the rows that could be read),
+    `read_errors` (rows refused while reading) and `table` (every row in input order with
+    OUTPUT_COLUMNS: the answer, or the input and its reason in `error`).
+    """
+
+    result: BatchResult
+    read_errors: tuple[RowError, ...]
+    table: pd.DataFrame
+
+    @property
+    def answered(self) -> pd.DataFrame:
+        """The rows with an answer."""
+        return self.table[self.table["error"].isna()]
+
+    @property
+    def refused(self) -> pd.DataFrame:
+        """The rows without an answer, with their reason."""
+        return self.table[self.table["error"].notna()]
+
+
+class BatchFileError(PredictionDexError):
+    """A batch file that cannot be read as a whole (the message says what is wrong with it)."""
+
+    default_hint = _FORMAT_HINT
+
+
+def _decode(data: bytes) -> str:
+    """The file's text, or a BatchFileError for empty, oversized, binary or non-UTF-8 files."""
+    if not data.strip():
+        raise BatchFileError("The file is empty.")
+    if len(data) > MAX_BATCH_BYTES:
+        raise BatchFileError(
+            f"The file is {len(data) / 1024 / 1024:.1f} MB; at most "
+            f"{MAX_BATCH_BYTES // 1024 // 1024} MB are accepted.",
+            hint=f"Split it into files of at most {MAX_BATCH_ROWS:,} rows and 2 MB.",
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise BatchFileError("The file is UTF-16 text.", hint="Save it as CSV UTF-8 and retry.")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise BatchFileError(
+            f"The file contains NUL bytes (first at byte {nul:,}): it is binary, not CSV text."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise BatchFileError(
+            f"The file is not UTF-8 text (byte 0x{data[error.start]:02x} at position "
+            f"{error.start:,} cannot be read).",
+            hint="Save it as 'CSV UTF-8' (Excel) or re-encode it to UTF-8, then upload it again.",
+        ) from None
+
+
+def _header(fields: list[str]) -> dict[str, int]:
+    """Column name -> position, or a BatchFileError naming the missing or unknown columns."""
+    names = [re.sub(r"[\s\-]+", "_", field.strip().lower()) for field in fields]
+    unknown = [n for n in names if n not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    if missing or unknown:
+        shown = ", ".join(repr(n[:30]) for n in unknown[:5])
+        problem = f"missing {', '.join(missing)}" if missing else f"unknown column(s) {shown}"
+        raise BatchFileError(f"The header is wrong ({problem}).")
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise BatchFileError(f"The header repeats {', '.join(duplicated)}.")
+    return {name: position for position, name in enumerate(names)}
+
+
+def _row_input(number: int, fields: list[str], columns: dict[str, int]) -> MatchupInput:
+    """One CSV line as a MatchupInput (empty optional cells take their defaults)."""
+    if len(fields) > len(columns):
+        raise PokedexError(
+            f"{len(fields)} fields for {len(columns)} columns.",
+            hint='Quote a field that contains commas, e.g. "Thunderbolt,Surf".',
+        )
+    values = {name: (fields[i].strip() if i < len(fields) else "") for name, i in columns.items()}
+    for name, value in values.items():
+        if len(value) > MAX_FIELD_CHARS:
+            raise PokedexError(
+                f"{name} is {len(value):,} characters long; at most {MAX_FIELD_CHARS} are read.",
+                hint="Put one name or up to 4 moves per field.",
+            )
+    for name in REQUIRED_COLUMNS:
+        if not values[name]:
+            raise PokedexError(f"{name} is empty.", hint="Give both Pokémon of the matchup.")
+    return MatchupInput(
+        row=number,
+        pokemon_a=values["pokemon_a"],
+        pokemon_b=values["pokemon_b"],
+        level_a=values.get("level_a") or 50,
+        level_b=values.get("level_b") or 50,
+        moves_a=_moves(values.get("moves_a", "")),
+        moves_b=_moves(values.get("moves_b", "")),
+    )
+
+
+def _moves(text: str) -> list[str] | None:
+    if not text:
+        return None
+    moves = [m.strip() for m in _MOVE_SEPARATORS.split(text) if m.strip()]
+    return moves or None
+
+
+def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
+    """Parse an uploaded batch: the rows to predict and the rows refused while reading.
+
+    Rows are numbered 1.. in data order (the header is not counted); blank lines are skipped.
+
+    Raises:
+        BatchFileError: the file as a whole is unusable (empty, > MAX_BATCH_BYTES, binary, not
+            UTF-8, malformed CSV, a wrong header, no data row, more than MAX_BATCH_ROWS rows).
+    """
+    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
+    rows: list[MatchupInput] = []
+    errors: list[RowError] = []
+    try:
+        columns = _header(next(reader, []))
+        number = 0
+        for fields in reader:
+            if not any(field.strip() for field in fields):
+                continue
+            number += 1
+            if number > MAX_BATCH_ROWS:
+                raise BatchFileError(
+                    f"The file has more than {MAX_BATCH_ROWS:,} rows.",
+                    hint=f"Split it into files of at most {MAX_BATCH_ROWS:,} rows.",
+                )
+            try:
+                rows.append(_row_input(number, fields, columns))
+            except PokedexError as error:
+                errors.append(RowError(number, error.message, error.hint, error))
+    except csv.Error as error:
+        raise BatchFileError(
+            f"The file is not a well-formed CSV (line {reader.line_num:,}: {error})."
+        ) from None
+    if not rows and not errors:
+        raise BatchFileError("The file has a header but no matchup rows.")
+    return rows, errors
+
+
+def neutralise(value: object) -> object:
+    """A text cell made inert for spreadsheets: a leading = + - @ tab CR or LF gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def result_frame(
+    result: BatchResult, read_errors: list[RowError], given: list[MatchupInput]
+) -> pd.DataFrame:
+    """Every row in input order: the answer (names from the roster) or the input and its reason."""
+    lines: dict[int, dict] = {}
+    for entry in given:
+        lines[entry.row] = {"pokemon_a": entry.pokemon_a, "pokemon_b": entry.pokemon_b}
+    answers = result.answers
+    for row, name_a, name_b, level_a, level_b, moves_a, moves_b, p, winner in zip(
+        answers["row"], answers["name_a"], answers["name_b"], answers["level_a"],
+        answers["level_b"], answers["moves_a"], answers["moves_b"], answers["p_a_wins"],
+        answers["winner"], strict=True,
+    ):  # fmt: skip
+        lines[int(row)] = {
+            "pokemon_a": name_a,
+            "pokemon_b": name_b,
+            "level_a": int(level_a),
+            "level_b": int(level_b),
+            "moves_a": "; ".join(moves_a),
+            "moves_b": "; ".join(moves_b),
+            "p_a_wins": round(float(p), 6),
+            "winner": winner,
+            "model_version": result.model_version,
+            "source": result.source,
+        }
+    for error in [*read_errors, *result.errors]:
+        line = lines.setdefault(error.row, {})
+        line["error"] = f"{error.message} {error.hint}".strip()
+    frame = pd.DataFrame(
+        [{"row": row, **lines[row]} for row in sorted(lines)], columns=OUTPUT_COLUMNS
+    )
+    return frame.astype({"level_a": "Int64", "level_b": "Int64", "p_a_wins": "float64"})
+
+
+def write_batch_csv(frame: pd.DataFrame) -> bytes:
+    """The result frame as UTF-8 CSV bytes, every text cell neutralised (see `neutralise`)."""
+    safe = frame.astype(object).map(neutralise)
+    return safe.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def predict_csv(served: ServedModel, data: bytes) -> CsvBatch:
+    """Read a batch CSV, answer its valid rows with one model version, list the invalid ones.
+
+    Raises:
+        BatchFileError: the file as a whole is unusable (see read_batch_csv).
+    """
+    rows, read_errors = read_batch_csv(data)
+    result = predict_batch(served, rows)
+    return CsvBatch(result, tuple(read_errors), result_frame(result, read_errors, rows))

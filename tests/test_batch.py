@@ -1,0 +1,245 @@
+"""The batch (core.predict.batch, batch_csv and `python -m core.predict batch`) on a tiny real model.
+
+Each valid row gets exactly predict_winner's answer; invalid rows get their reason while the others
+are answered; whole-file problems are one clear BatchFileError; the download is formula-safe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from core import artifacts, battle, features
+from core.config import Settings
+from core.pokedex import load_pokedex
+from core.predict import PredictionModel
+from core.predict import batch as batch_module
+from core.predict.batch import MAX_BATCH_ROWS, BatchTooLargeError, MatchupInput, predict_batch
+from core.predict.batch_csv import (
+    MAX_BATCH_BYTES,
+    BatchFileError,
+    predict_csv,
+    read_batch_csv,
+    write_batch_csv,
+)
+from tests.cli import run_cli
+
+HEADER = "pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b\n"
+
+
+def real_feature_model(folder) -> None:
+    """A tiny XGBoost fitted on the real features of random level-50 pairs (so answers vary)."""
+    import xgboost
+
+    dex = load_pokedex("letsgo")
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, len(dex.pokemon_ids), 400) for _ in range(2))
+    levels = np.full(400, 50)
+    arrays = battle.BattleArrays(
+        a=a.astype(np.int32), b=b.astype(np.int32), level_a=levels, level_b=levels,
+        moves_a=battle.default_moves_indices(dex, a, b, levels, levels),
+        moves_b=battle.default_moves_indices(dex, b, a, levels, levels),
+        random_a=np.zeros(400, dtype=bool), random_b=np.zeros(400, dtype=bool),
+    )  # fmt: skip
+    X = features.build_features(arrays, dex)
+    speed_edge = (X["a_stat_spe"] - X["b_stat_spe"]).to_numpy() / 30.0
+    y = (rng.random(400) < 1 / (1 + np.exp(-speed_edge))).astype(int)  # graded, not a step
+    estimator = xgboost.XGBClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    metadata = {"feature_columns": features.FEATURE_COLUMNS, "roster": "letsgo"}
+    artifacts.write_model_dir(estimator, "xgboost", metadata, folder)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> PredictionModel:
+    root = tmp_path_factory.mktemp("batch")
+    settings = Settings(
+        tracking_uri="http://127.0.0.1:9",  # nothing listens: the local model serves
+        use_registry=False,
+        models_dir=root / "models",
+        artifacts_dir=root / "mlartifacts",
+    )
+    real_feature_model(root / "tiny")
+    artifacts.install_local_model(root / "tiny", settings.models_dir, settings.model_name, "7")
+    return PredictionModel(settings)
+
+
+MIXED_ROWS = [
+    MatchupInput(1, "Venusaur", "Dragonite"),
+    MatchupInput(2, "Alolan Raichu", "Mega Charizard X", 40, 60),
+    MatchupInput(3, "Pikachuu", "Onix"),  # unknown name
+    MatchupInput(4, "Ditto", "Onix", 7),  # Struggle only
+    MatchupInput(5, "Pikachu", "Onix", "abc"),  # bad level
+    MatchupInput(6, "Pikachu", "Onix", moves_a=["Surf"]),  # cannot learn it
+    MatchupInput(7, "Mr. Mime", "Farfetch'd", moves_a="Psychic", level_b=99),
+    MatchupInput(8, "Venusaur", "Dragonite"),  # a repeat of row 1
+    MatchupInput(9, "Pikachu", "Onix", 101),  # level out of range
+    MatchupInput(10, "Partner Pikachu", "Partner Eevee", moves_a=("Thunderbolt",)),
+]
+
+
+def test_valid_rows_get_predict_winners_answer_and_invalid_rows_their_reason(model):
+    result = predict_batch(model.get_model(), MIXED_ROWS)
+    assert (result.count, result.succeeded, result.failed) == (10, 6, 4)
+    assert (result.model_version, result.source) == ("7", "local")
+    assert result.answers["row"].tolist() == [1, 2, 4, 7, 8, 10]
+    reasons = {error.row: error.message for error in result.errors}
+    assert "Closest matches: Pikachu" in reasons[3]
+    assert "level_a='abc' is not a whole number" in reasons[5]
+    assert "cannot learn Surf" in reasons[6]
+    assert "level_a=101 is out of range" in reasons[9]
+    spread = set()
+    for answer in result.answers.to_dict("records"):
+        given = next(r for r in MIXED_ROWS if r.row == answer["row"])
+        single = model.predict_winner(
+            given.pokemon_a, given.pokemon_b, given.level_a, given.level_b,
+            given.moves_a, given.moves_b,
+        )  # fmt: skip
+        assert answer["p_a_wins"] == pytest.approx(single.p_a_wins, abs=1e-7), answer["row"]
+        assert (answer["moves_a"], answer["moves_b"]) == (single.moves_a, single.moves_b)
+        assert (answer["pokemon_a"], answer["winner"]) == (single.pokemon_a, single.winner)
+        spread.add(round(answer["p_a_wins"], 6))
+    assert len(spread) >= 3, "the tiny model should tell these matchups apart"
+    assert result.answers.loc[result.answers["row"] == 4, "moves_a"].item() == ["struggle"]
+
+
+def test_one_scoring_call_for_all_valid_rows(model, monkeypatch):
+    """Vectorised: the shared scoring function runs once, over the distinct configurations."""
+    calls: list[int] = []
+    real = batch_module.score_configurations
+
+    def counting(served, dex, arrays, rows=None):
+        calls.append(len(arrays.a))
+        return real(served, dex, arrays, rows)
+
+    monkeypatch.setattr(batch_module, "score_configurations", counting)
+    rows = [MatchupInput(i, "Snorlax", "Pikachu", 1 + i % 100) for i in range(MAX_BATCH_ROWS)]
+    result = predict_batch(model.get_model(), rows)
+    assert result.succeeded == MAX_BATCH_ROWS and calls == [100]
+    with pytest.raises(BatchTooLargeError, match="at most 10,000"):
+        predict_batch(model.get_model(), [*rows, rows[0]])
+
+
+def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
+    return (header + "\n".join(lines) + "\n").encode("utf-8")
+
+
+def test_a_mixed_csv_answers_the_valid_rows_and_lists_the_invalid_ones(model):
+    data = csv_bytes(
+        "Venusaur,Dragonite,,,,",
+        "Raichu-Alola,Mega Charizard X,40,60,,",
+        ",Onix,,,,",  # empty name
+        'Pikachu,Onix,50,50,"Thunderbolt; Quick Attack",',
+        "Pikachu,Onix,50,50,Thunderbolt|Surf,",
+        "",  # blank lines are skipped
+        "Pikachu,Onix,50,50,,,extra",  # one field too many
+        "Pikachu,Onix,0,,,",
+    )
+    batch = predict_csv(model.get_model(), data)
+    assert batch.table["row"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert batch.answered["row"].tolist() == [1, 2, 4]
+    refused = dict(zip(batch.refused["row"], batch.refused["error"], strict=True))
+    assert set(refused) == {3, 5, 6, 7}
+    assert "pokemon_a is empty" in refused[3]
+    assert "cannot learn Surf" in refused[5]
+    assert "7 fields for 6 columns" in refused[6]
+    assert "level_a=0 is out of range" in refused[7]
+    answered = batch.answered.set_index("row")
+    assert answered.loc[2, "pokemon_a"] == "Raichu-Alola"
+    assert answered.loc[4, "moves_a"] == "thunderbolt; quickattack"
+    assert set(answered["model_version"]) == {"7"} and set(answered["source"]) == {"local"}
+    assert answered["p_a_wins"].between(0, 1).all()
+
+
+def test_only_the_two_names_are_required(model):
+    batch = predict_csv(model.get_model(), b"Pokemon_A, pokemon-b\r\nsnorlax,pikachu\r\n")
+    assert batch.answered["level_a"].tolist() == [50]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty"),
+        (b"  \n\n ", "The file is empty"),
+        (b"pokemon_a,pokemon_b\n", "a header but no matchup rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "NUL bytes"),
+        (b"pokemon_a,pokemon_b\npika\x00chu,onix\n", "NUL bytes"),
+        ("pokemon_a,pokemon_b\nPikachu,Onix\n".encode("utf-16"), "UTF-16"),
+        ("pokemon_a,pokemon_b\nFlabébé,Onix\n".encode("latin-1"), "not UTF-8"),
+        (b"pokemon_a,pokemon_b\n\"Pikachu,Onix\n", "not a well-formed CSV"),
+        (b"pokemon_a,pokemon_b\n\"Pika\"chu,Onix\n", "not a well-formed CSV"),
+        (b"name_a,name_b\nPikachu,Onix\n", "missing pokemon_a, pokemon_b"),
+        (b"pokemon_a,pokemon_b,levle_a\nPikachu,Onix,5\n", "unknown column(s) 'levle_a'"),
+        (b"Pikachu,Onix\nSnorlax,Mew\n", "missing pokemon_a"),
+        (b"pokemon_a,pokemon_b,pokemon_a\nPikachu,Onix,Mew\n", "repeats pokemon_a"),
+        (b"pokemon_a,pokemon_b\n" + b"Pikachu,Onix\n" * (MAX_BATCH_ROWS + 1), "more than 10,000"),
+        (b"pokemon_a,pokemon_b\n" + b"x" * MAX_BATCH_BYTES, "at most 2 MB"),
+        (b"pokemon_a,pokemon_b\n\"" + b"x" * 200_000 + b"\",Onix\n", "not a well-formed CSV"),
+    ],
+    ids=[
+        "empty", "blank", "header only", "png", "nul", "utf16", "latin1", "open quote",
+        "stray quote", "wrong header", "typo column", "no header", "repeated column",
+        "10001 rows", "oversized", "field past csv's limit",
+    ],
+)  # fmt: skip
+def test_unusable_files_get_one_clear_message(data, message):
+    with pytest.raises(BatchFileError) as caught:
+        read_batch_csv(data)
+    assert message in caught.value.message
+    assert caught.value.hint  # says what to do
+
+
+def test_ten_thousand_rows_are_read_and_a_huge_field_is_a_row_error():
+    rows, errors = read_batch_csv(b"pokemon_a,pokemon_b\n" + b"Pikachu,Onix\n" * MAX_BATCH_ROWS)
+    assert len(rows) == MAX_BATCH_ROWS and not errors
+    rows, errors = read_batch_csv(csv_bytes("Pikachu,Onix", "P" * 5000 + ",Onix"))
+    assert len(rows) == 1 and [e.row for e in errors] == [2]
+    assert "pokemon_a is 5,000 characters long" in errors[0].message
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_formula_injection_is_neutralised_in_the_download(model, start):
+    payload = f"{start}=cmd|' /C calc'!A0"
+    quoted = '"' + payload.replace('"', '""') + '"'
+    data = csv_bytes(f"{quoted},Onix,,,,", f"Pikachu,{quoted},,,{quoted},")
+    batch = predict_csv(model.get_model(), data)
+    assert len(batch.refused) == 2
+    cells = [
+        cell
+        for line in csv.reader(io.StringIO(write_batch_csv(batch.table).decode()))
+        for cell in line
+    ]
+    assert cells and not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    echoed = [cell for cell in cells if cell.endswith("=cmd|' /C calc'!A0")]
+    assert echoed and all(cell.startswith("'") for cell in echoed)  # the input is echoed, inert
+
+
+def test_the_cli_writes_the_answers_and_reports_the_refusals(model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(csv_bytes("Venusaur,Dragonite,,,,", "Pikachuu,Onix,,,,", "=1+1,Onix,,,,"))
+    out = tmp_path / "out.csv"
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["rows"], summary["answered"], summary["refused"]) == (3, 1, 2)
+    assert summary["model_version"] == "7" and summary["source"] == "local"
+    assert "Closest matches: Pikachu" in summary["errors"][0]["error"]
+    lines = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    single = model.predict_winner("Venusaur", "Dragonite")
+    assert float(lines[0]["p_a_wins"]) == pytest.approx(single.p_a_wins, abs=1e-6)
+    assert lines[2]["pokemon_a"] == "'=1+1"
+    source.write_bytes(b"\x00\x01binary")
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: The file contains NUL bytes")
+
+
+def test_duplicates_are_scored_once_and_answered_in_place(model):
+    rows = [MatchupInput(i, name, "Onix") for i, name in enumerate(["Mew", "Onix", "Mew", "Mew"])]
+    answers = predict_batch(model.get_model(), rows).answers
+    p = answers["p_a_wins"].to_numpy()
+    assert p[0] == p[2] == p[3] and np.isfinite(p).all()
+    assert answers["pokemon_a"].tolist() == ["mew", "onix", "mew", "mew"]
