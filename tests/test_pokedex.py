@@ -1,13 +1,25 @@
 """The roster, stats, names and moves come from poke-env's data and resolve forgivingly."""
 
+import functools
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 
+from core.config import PROJECT_ROOT
 from core.pokedex import (
+    SOURCE_FILES,
     STRUGGLE_ID,
     TYPES,
     PokedexError,
+    build_pokedex,
     load_pokedex,
     normalize_name,
+    roster_tables,
+    source,
     stat_at_level,
 )
 
@@ -227,3 +239,108 @@ def test_readme_simplifications_agree_with_the_coverage_table():
     for name in ("solarbeam", "hyperbeam", "explosion", "return", "facade", "bulldoze", "wrap"):
         assert name in kanto.excluded, name
     assert {"solarbeam", "hyperbeam", "explosion"} <= names
+
+
+# --- the cache of poke-env's tables (core.pokedex.source) -------------------------------------
+
+
+def _full_tables(folder) -> dict:
+    return {
+        name: json.loads((folder / relative).read_text(encoding="utf-8"))
+        for name, relative in SOURCE_FILES.items()
+    }
+
+
+def _same_dex(a, b) -> None:
+    assert list(a.pokemon) == list(b.pokemon) and a.pokemon == b.pokemon
+    assert list(a.moves) == list(b.moves) and a.moves == b.moves
+    assert a.excluded == b.excluded and a.coverage == b.coverage
+    assert np.array_equal(a.type_chart, b.type_chart)
+
+
+@pytest.fixture()
+def data_copy(tmp_path):
+    """A private copy of poke-env's four source files (so a test may edit them)."""
+    folder = tmp_path / "static"
+    for relative in SOURCE_FILES.values():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.data_dir() / relative, folder / relative)
+    return folder
+
+
+def _read(roster, cache_dir, source_dir=None):
+    select = functools.partial(roster_tables, roster)
+    return source.read_inputs(roster, SOURCE_FILES, select, cache_dir, source_dir)
+
+
+@pytest.mark.parametrize("roster", ["letsgo", "kanto"])
+def test_cached_build_equals_the_build_from_poke_env_files(roster, tmp_path):
+    fresh = build_pokedex(roster, _full_tables(source.data_dir()))
+    first = build_pokedex(roster, _read(roster, tmp_path))  # parses, writes the cache
+    (cache_file,) = tmp_path.iterdir()
+    assert cache_file.stat().st_size < 1_000_000  # the roster's share, not 4.5 MB
+    second = build_pokedex(roster, _read(roster, tmp_path))  # from the cache
+    _same_dex(fresh, first)
+    _same_dex(fresh, second)
+
+
+def test_cache_is_rebuilt_when_the_source_data_changes(data_copy, tmp_path):
+    cache_dir = tmp_path / "cache"
+    before = build_pokedex("letsgo", _read("letsgo", cache_dir, data_copy))
+    species_file = data_copy / SOURCE_FILES["species"]
+    species = json.loads(species_file.read_text(encoding="utf-8"))
+    species["pikachu"]["baseStats"]["spe"] = 123
+    species_file.write_text(json.dumps(species), encoding="utf-8")
+    after = build_pokedex("letsgo", _read("letsgo", cache_dir, data_copy))
+    assert before.get("pikachu").base_stats["spe"] == 90
+    assert after.get("pikachu").base_stats["spe"] == 123
+    assert len(list(cache_dir.iterdir())) == 2  # a new key, a new file
+
+
+def test_cache_key_covers_the_format_and_every_input(data_copy):
+    paths = {name: data_copy / relative for name, relative in SOURCE_FILES.items()}
+    key = source.input_key(paths)
+    assert key == source.input_key(paths)
+    typechart = paths["typechart"]
+    typechart.write_bytes(typechart.read_bytes() + b" ")
+    assert source.input_key(paths) != key
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[: len(raw) // 2],  # truncated
+        lambda raw: raw.replace(b'"pikachu"', b'"pikachv"', 1),  # edited payload
+        lambda raw: b"not json\n" + raw,  # broken header
+        lambda raw: b"",  # empty
+    ],
+    ids=["truncated", "edited", "header", "empty"],
+)
+def test_a_damaged_cache_is_rebuilt_not_trusted(damage, tmp_path):
+    fresh = build_pokedex("letsgo", _full_tables(source.data_dir()))
+    _read("letsgo", tmp_path)
+    (cache_file,) = tmp_path.iterdir()
+    good = cache_file.read_bytes()
+    cache_file.write_bytes(damage(good))
+    _same_dex(fresh, build_pokedex("letsgo", _read("letsgo", tmp_path)))
+    assert cache_file.read_bytes() == good  # rewritten whole
+
+
+def test_an_unwritable_cache_folder_only_costs_speed(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be", encoding="utf-8")
+    fresh = build_pokedex("letsgo", _full_tables(source.data_dir()))
+    _same_dex(fresh, build_pokedex("letsgo", _read("letsgo", blocker / "cache")))
+
+
+def test_loading_the_pokedex_does_not_import_poke_env():
+    code = (
+        "import sys; from core.pokedex import load_pokedex; load_pokedex('letsgo'); "
+        "print('poke_env' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
