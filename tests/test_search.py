@@ -22,7 +22,10 @@ from core.search import SearchConfig, SearchError, check_study_name, max_workers
 from core.search.data import cache_key, load_search_data
 from tests.cli import child_env, run_cli
 
-SMALL = ["--n-battles", "2500", "--oracle-sample", "100", "--oracle-replays", "50"]
+# The threshold rule: beats_production's champion/challenger (core/train/policy.py, tested there)
+# would add 100,000 fresh battles to every registration after the first.
+SMALL = ["--n-battles", "2500", "--oracle-sample", "100", "--oracle-replays", "50",
+         "--promotion-policy", "threshold"]  # fmt: skip
 DEADLINE_SECONDS = 240.0
 
 
@@ -289,3 +292,21 @@ def _wait_for_live_rows(app):
             return table
         time.sleep(0.5)
     raise AssertionError("the live table never showed a trial")
+
+
+@pytest.mark.parametrize("policy", [None, "threshold", "beats_production", "manual"])
+def test_the_promotion_policy_reaches_the_final_training(policy):
+    from core.search.report import train_config
+
+    config = SearchConfig(study="p", n_battles=3000, seed=7, promotion_policy=policy)
+    trained = train_config(config, {"max_depth": 3})
+    assert trained.promotion_policy == policy  # None: the settings' policy decides
+    assert (trained.n_battles, trained.seed, trained.params["max_depth"]) == (3000, 7, 3)
+    assert trained.version_label == "search-p"
+
+
+def test_an_unknown_promotion_policy_is_one_error_line(tmp_path, settings_factory):
+    completed = run_cli("core.search", ["--promotion-policy", "always"], settings_factory())
+    assert completed.returncode == 2 and completed.stderr.count("\n") == 1
+    assert completed.stderr.startswith("error: ") and "promotion-policy" in completed.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -15,8 +15,9 @@ import argparse
 import json
 import logging
 import sys
+from typing import get_args
 
-from core.config import Settings, disable_usage_reporting, setup_logging
+from core.config import PromotionPolicy, Settings, disable_usage_reporting, setup_logging
 from core.errors import PredictionDexError
 from core.search.config import DEFAULT_TRIALS, SearchConfig, SearchError, check_study_name
 from core.search.storage import check_storage, default_storage_url
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--objective", choices=("log_loss", "accuracy"), default="log_loss")
-    parser.add_argument("--promotion-policy", choices=("threshold", "beats_production", "manual"))
+    parser.add_argument(
+        "--promotion-policy", choices=get_args(PromotionPolicy), help="default: the settings'"
+    )
     parser.add_argument("--use-gridsearch", action="store_true", help="Optuna's GridSampler")
     parser.add_argument("--grid-type", choices=("fast", "full"), default="fast")
     parser.add_argument("--oracle-sample", type=int, default=2000)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.config import PromotionPolicy
 from core.dataset import MAX_DATASET_BATTLES
 from core.errors import PredictionDexError
 from core.train.config import MAX_SEED
@@ -19,7 +20,6 @@ WORKERS_PER_CORE = 4
 DEFAULT_TRIALS = 20
 DEFAULT_SEARCH_BATTLES = 20_000
 Objective = Literal["log_loss", "accuracy"]
-PromotionPolicy = Literal["threshold", "beats_production", "manual"]
 
 
 class SearchError(PredictionDexError, ValueError):

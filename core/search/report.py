@@ -17,7 +17,7 @@ from typing import Any
 
 from core.config import Settings, mask_uri
 from core.registry import RegistryError
-from core.search.config import SearchConfig, SearchError
+from core.search.config import SearchConfig
 from core.search.tracking import PARENT_TAG, STUDY_TAG, log_to_run
 from core.search.worker import StudyPlan
 
@@ -69,19 +69,11 @@ def train_config(config: SearchConfig, params: dict[str, Any]) -> Any:
     from core.search.data import LEVEL, ROSTER, SCENARIO
     from core.train import TrainConfig
 
-    extra: dict[str, Any] = {}
-    if config.promotion_policy is not None:
-        if "promotion_policy" not in TrainConfig.model_fields:
-            raise SearchError(
-                "--promotion-policy is not supported by this version's training yet: leave it "
-                "out (the threshold rule applies)."
-            )
-        extra["promotion_policy"] = config.promotion_policy
     return TrainConfig(
         model_type=config.model_type, params=params, n_battles=config.n_battles,
         seed=config.seed, scenario=SCENARIO, level=LEVEL, roster=ROSTER,
         version_label=f"search-{config.study}"[:100], oracle_sample=config.oracle_sample,
-        oracle_replays=config.oracle_replays, **extra,
+        oracle_replays=config.oracle_replays, promotion_policy=config.promotion_policy,
     )  # fmt: skip
 
 
