@@ -73,14 +73,6 @@ class PromotionResult:
     time: datetime | None = None
     seq: int | None = None
 
-    # Transitional: callers written for the old dict result read result["changed"].
-    def __getitem__(self, key: str) -> object:
-        return getattr(self, key)
-
-    def get(self, key: str, default: object = None) -> object:
-        """Transitional dict-style access (see __getitem__)."""
-        return getattr(self, key, default)
-
 
 @dataclass(frozen=True)
 class _Request:

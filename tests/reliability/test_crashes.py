@@ -151,7 +151,7 @@ def test_kill_training_and_promotion_at_each_step(store, parent, counts):
         # As soon as it is stale, the next promotion breaks it and succeeds.
         result = tracker.promote_to_production(name, target, expected_current=holder)
         recovery_seconds.append(round(time.monotonic() - killed_at, 2))
-        assert result["changed"] and tracker.current_version(name) == target
+        assert result.changed and tracker.current_version(name) == target
         assert recovery_seconds[-1] < STALE_SECONDS + 10
         assert not tracker.client.search_registered_models(f"name='{name}{LOCK_SUFFIX}'")
         problems = check_after_crash(tracker, settings, label)

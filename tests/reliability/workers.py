@@ -202,7 +202,7 @@ def op_promote(command: dict) -> dict:
             user=command.get("user"),
             expected_current=command.get("expected"),
         )
-    return {k: result.get(k) for k in ("version", "previous_version", "changed", "seq")}
+    return {k: getattr(result, k) for k in ("version", "previous_version", "changed", "seq")}
 
 
 def op_rollback(command: dict) -> dict:
@@ -214,7 +214,7 @@ def op_rollback(command: dict) -> dict:
             user=command.get("user"),
             expected_current=command.get("expected"),
         )
-    return {k: result.get(k) for k in ("version", "previous_version", "changed", "seq")}
+    return {k: getattr(result, k) for k in ("version", "previous_version", "changed", "seq")}
 
 
 def op_fork(command: dict) -> dict:
