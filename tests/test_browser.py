@@ -232,6 +232,7 @@ def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str) -> N
             page.goto(dashboard)
             settle(page)
             page.get_by_text("Registered versions").wait_for()
+            page.locator(".js-plotly-plot .main-svg").first.wait_for()  # the chart is drawn
             background = page.evaluate(
                 "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
                 ".backgroundColor"
