@@ -244,11 +244,17 @@ def mask_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
-NO_USAGE_REPORTING = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+NO_USAGE_REPORTING = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    # MLflow's download progress bars would break the CLIs' one-line errors and JSON output.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 
 def disable_usage_reporting() -> None:
-    """Keep MLflow from sending usage data (it would reach for the network when imported).
+    """Keep MLflow from sending usage data (it would reach for the network when imported)
+    and from drawing download progress bars on stderr.
 
     Must run before the first `import mlflow`; a value the user set explicitly is kept.
     """

@@ -25,6 +25,8 @@ CLI_TIMEOUT_SECONDS = 180.0
 
 def is_isolated(name: str) -> bool:
     """True for a variable the tests never inherit from the caller's shell."""
+    if name in NO_USAGE_REPORTING:
+        return False  # the project's own quiet defaults (no telemetry, no progress bars) stay
     return name.startswith(ISOLATED_PREFIXES) or name in ISOLATED_NAMES
 
 
