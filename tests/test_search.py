@@ -27,6 +27,7 @@ from tests.cli import child_env, run_cli
 SMALL = ["--n-battles", "2500", "--oracle-sample", "100", "--oracle-replays", "50",
          "--promotion-policy", "threshold"]  # fmt: skip
 DEADLINE_SECONDS = 240.0
+SEARCH_TIMEOUT_SECONDS = 900.0  # a whole search CLI run on a loaded 2-core machine
 
 
 def optuna_storage(root: Path) -> str:
@@ -123,7 +124,9 @@ def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settin
     settings = settings_factory(with_store=True)
     url = optuna_storage(tmp_path)
     argv = ["--study", "shared", "--workers", "2", "--storage", url, *SMALL]
-    first = search_json(run_cli("core.search", ["--trials", "6", *argv], settings))
+    first = search_json(
+        run_cli("core.search", ["--trials", "6", *argv], settings, timeout=SEARCH_TIMEOUT_SECONDS)
+    )
 
     trials = load_trials(url, "shared")
     assert sorted(t.number for t in trials) == list(range(6))
@@ -144,7 +147,9 @@ def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settin
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id, "search")}
     assert "search/optimization_history.html" in artifacts
 
-    second = search_json(run_cli("core.search", ["--trials", "2", *argv], settings))
+    second = search_json(
+        run_cli("core.search", ["--trials", "2", *argv], settings, timeout=SEARCH_TIMEOUT_SECONDS)
+    )
     assert second["parent_run_id"] == first["parent_run_id"]
     numbers = sorted(t.number for t in load_trials(url, "shared"))
     assert numbers == list(range(8))
@@ -169,7 +174,7 @@ def test_a_worker_killed_mid_trial_leaves_its_trial_fail_and_the_study_finishes(
     try:
         victim = _running_trial_worker(url, "crash", coordinator)
         os.kill(victim, signal.SIGKILL)
-        out, err = coordinator.communicate(timeout=DEADLINE_SECONDS)
+        out, err = coordinator.communicate(timeout=SEARCH_TIMEOUT_SECONDS)
     finally:
         if coordinator.poll() is None:
             coordinator.kill()
@@ -267,7 +272,7 @@ def test_two_workers_share_a_postgres_study_tracked_by_an_mlflow_server(
     url = postgres_server.url.rsplit("/", 1)[0] + "/optuna"
     settings = Settings(tracking_uri=postgres_mlflow_server.url, models_dir=tmp_path / "models")
     argv = ["--study", "team", "--workers", "2", "--trials", "4", "--storage", url, *SMALL]
-    result = search_json(run_cli("core.search", argv, settings))
+    result = search_json(run_cli("core.search", argv, settings, timeout=SEARCH_TIMEOUT_SECONDS))
 
     trials = load_trials(url, "team")
     assert sorted(t.number for t in trials) == list(range(4))
