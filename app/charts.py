@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.explanations import Reason
 from app.versions import LOWER_IS_BETTER, METRIC_LABELS
 
 GOOD = "#2E7D32"
@@ -135,35 +137,57 @@ def deltas_bar(deltas: dict[str, dict], version: int, reference: int) -> go.Figu
     return figure
 
 
-def contributions_bar(contributions: list[dict], name_a: str, name_b: str) -> go.Figure:
-    """The features that moved this prediction most; right favours A, left favours B."""
-    rows = list(reversed(contributions))
-    values = [row["contribution"] for row in rows]
+def contributions_bar(
+    reasons: Sequence[Reason], name_a: str, name_b: str, unit: str, base_rate: float
+) -> go.Figure:
+    """Why: one bar per reason, right favours A, left favours B, each with its value written."""
+    rows = list(reversed(reasons))
+    values = [reason.contribution for reason in rows]
+    digits = ".2f" if unit == "log-odds" else ".3f"
     figure = go.Figure(
         go.Bar(
             x=values,
-            y=[_feature_label(row["feature"]) for row in rows],
+            y=[_wrapped(reason.label) for reason in rows],
             orientation="h",
             marker_color=[GOOD if v > 0 else BAD for v in values],
-            customdata=[row["value"] for row in rows],
-            hovertemplate="%{y} = %{customdata:.3g}<br>contribution %{x:+.3f}<extra></extra>",
+            text=[f"{v:+{digits}}" for v in values],
+            textposition="auto",
+            hovertemplate="%{y}<br>contribution %{x:+.3f}<extra></extra>",
         )
     )
     figure.update_layout(
-        title=f"Why: right favours {name_a}, left favours {name_b}",
-        height=320,
+        title=f"Why: bars right favour {name_a}, left favour {name_b}",
+        height=max(320, 44 * len(rows) + 110),
         margin=MARGIN,
-        xaxis_title="contribution to the model's score",
+        xaxis={"zeroline": True, "zerolinewidth": 2},
+        xaxis_title=f"contribution ({unit}); 0 = the base rate, P({name_a} wins) {base_rate:.0%}",
+        yaxis={"automargin": True},
     )
     return figure
 
 
+def _wrapped(label: str, width: int = 34) -> str:
+    """A long label over lines of at most `width` characters (plotly wraps with <br>)."""
+    lines: list[str] = []
+    for word in html.escape(label).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def matchup_heatmap(matrix: pd.DataFrame, names: dict[str, str]) -> go.Figure:
-    """P(row wins against column) for every pair of the group."""
-    rows = [names.get(i, i) for i in matrix.index]
-    columns = [names.get(i, i) for i in matrix.columns]
+    """P(row wins against column) for up to 20 Pokémon, readable down to a 390 px wide screen.
+
+    Cells carry whole percentages without the sign (fits a 15 px cell), labels are short and the
+    colour bar lies under the chart, so the matrix gets the whole width.
+    """
+    rows = short_labels([names.get(i, i) for i in matrix.index])
+    columns = short_labels([names.get(i, i) for i in matrix.columns])
     values = matrix.to_numpy()
-    text = [["" if pd.isna(v) else f"{v:.0%}" for v in row] for row in values]
+    text = [["" if pd.isna(v) else f"{100 * v:.0f}" for v in row] for row in values]
+    size = len(rows)
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -174,26 +198,46 @@ def matchup_heatmap(matrix: pd.DataFrame, names: dict[str, str]) -> go.Figure:
             colorscale="RdYlGn",
             text=text,
             texttemplate="%{text}",
+            textfont={"size": 12 if size <= 8 else 9},
+            xgap=1,
+            ygap=1,
             hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>",
-            colorbar={"title": "P(row wins)", "tickformat": ".0%"},
+            colorbar={
+                "title": {"text": "P(row wins)", "side": "top"},
+                "tickformat": ".0%",
+                "orientation": "h",
+                "y": -0.02,
+                "yanchor": "top",
+                "thickness": 10,
+                "len": 0.8,
+            },
         )
     )
     figure.update_layout(
-        title="P(row wins against column), default movesets",
-        height=max(320, 36 * len(rows) + 140),
-        margin=MARGIN,
-        yaxis={"autorange": "reversed"},
-        xaxis={"side": "bottom", "tickangle": -40},
+        title="P(row wins against column), %, default movesets",
+        height=max(340, 26 * size + 200),
+        margin={"l": 4, "r": 4, "t": 40, "b": 60},
+        yaxis={"autorange": "reversed", "tickfont": {"size": 10}, "automargin": True},
+        xaxis={"side": "top", "tickangle": -90, "tickfont": {"size": 10}, "automargin": True},
     )
     return figure
 
 
-def _feature_label(feature: str) -> str:
-    """'a_move_power' -> 'A move power'."""
-    side, _, rest = feature.partition("_")
-    if side in ("a", "b"):
-        return f"{side.upper()} {rest.replace('_', ' ')}"
-    return feature.replace("_", " ")
+_FORM_ABBREVIATIONS = (("-Mega-", " M"), ("-Mega", " M"), ("-Alola", " A"), ("-Starter", " P"))
+
+
+def short_labels(names: Sequence[str], limit: int = 12) -> list[str]:
+    """Unique axis labels of at most `limit` characters ('Charizard-Mega-X' -> 'Charizard MX')."""
+    labels: list[str] = []
+    for name in names:
+        short = name
+        for form, abbreviation in _FORM_ABBREVIATIONS:
+            short = short.replace(form, abbreviation)
+        short = short if len(short) <= limit else short[: limit - 1] + "…"
+        while short in labels:  # plotly merges equal category labels: keep them apart
+            short += "'"
+        labels.append(short)
+    return labels
 
 
 def stage_timeline(audit: pd.DataFrame, stage: str = "Production") -> go.Figure:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from app import actions, charts, guard, versions
+from app.explanations import Explanation
 from app.versions import LOWER_IS_BETTER, METRIC_LABELS
 from core.config import Settings
 from core.pokedex import STAT_NAMES, Pokedex, Pokemon
+from core.pokedex.names import display_aliases
 from core.predict import Prediction
 from core.train import HYPERPARAMETERS, TrainingError
 
@@ -47,6 +48,7 @@ STAT_LABELS = {
     "spe": "Speed",
 }
 MAX_BASE_STAT = 255
+DISAGREEMENT_POINTS = 10.0  # model vs simulator, in percentage points: above it, a warning
 
 
 def _artwork_dir() -> Path | None:
@@ -70,9 +72,10 @@ def artwork_path(pokemon: Pokemon) -> Path | None:
 
 
 def pokemon_label(dex: Pokedex, pokemon_id: str) -> str:
-    """'#025 Pikachu' for select boxes (searchable by name or number)."""
+    """'#026 Raichu-Alola · Alolan Raichu' for select boxes, which filter on labels only: the
+    number, the name and every alias the README promises ('Mega Charizard X', "Farfetch'd")."""
     pokemon = dex.get(pokemon_id)
-    return f"#{pokemon.number:03d} {pokemon.name}"
+    return " · ".join([f"#{pokemon.number:03d} {pokemon.name}", *display_aliases(pokemon)])
 
 
 def move_label(dex: Pokedex, move_id: str) -> str:
@@ -143,8 +146,10 @@ def serving_caption(prediction: Prediction) -> str:
     return f"{prediction.model_name or 'model'}{version} ({prediction.source}, {prediction.model_type})"
 
 
-def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str | None) -> None:
-    """The winner, P(A wins), who answered, the simulator's rate and the main reasons."""
+def prediction_result(
+    prediction: Prediction, dex: Pokedex, fallback_reason: str | None, explanation: Explanation
+) -> None:
+    """The winner, P(A wins), who answered, the simulator's rate next to it, and why."""
     if prediction.source == "local":
         st.warning(
             f"Local fallback model: this answer comes from models/ (version "
@@ -152,8 +157,8 @@ def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str
             f"{fallback_reason or 'the registry is not in use'}.",
             icon=":material/cloud_off:",
         )
-    st.subheader(f"{prediction.winner} wins")
     p_a = prediction.p_a_wins
+    st.subheader("Even: neither side is favoured" if p_a == 0.5 else f"{prediction.winner} wins")
     columns = st.columns(4)
     columns[0].metric(f"P({prediction.name_a} wins)", f"{p_a:.1%}")
     columns[1].metric(f"P({prediction.name_b} wins)", f"{1 - p_a:.1%}")
@@ -174,6 +179,7 @@ def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str
         delta_color="off",
         delta_arrow="off",
     )
+    simulator_disagreement(prediction)
     st.caption(f"Served by {serving_caption(prediction)}")
     moves_a = ", ".join(dex.moves[m].name for m in prediction.moves_a)
     moves_b = ", ".join(dex.moves[m].name for m in prediction.moves_b)
@@ -181,11 +187,40 @@ def prediction_result(prediction: Prediction, dex: Pokedex, fallback_reason: str
         f"{prediction.name_a} (level {prediction.level_a}): {moves_a} · "
         f"{prediction.name_b} (level {prediction.level_b}): {moves_b}"
     )
+    why(prediction, explanation)
+
+
+def simulator_disagreement(prediction: Prediction) -> None:
+    """A visible warning when the model and the simulator differ by more than the tolerance."""
+    if prediction.simulated_p_a_wins is None:
+        return
+    gap = 100 * (prediction.p_a_wins - prediction.simulated_p_a_wins)
+    if abs(gap) > DISAGREEMENT_POINTS:
+        st.warning(
+            f"The model and the simulator disagree by {abs(gap):.1f} points (model "
+            f"{prediction.p_a_wins:.1%}, simulator {prediction.simulated_p_a_wins:.1%} for "
+            f"{prediction.name_a}). Trust the simulator for this matchup; a model trained on more "
+            "battles usually closes the gap.",
+            icon=":material/warning:",
+        )
+
+
+def why(prediction: Prediction, explanation: Explanation) -> None:
+    """The reasons chart and what its zero means."""
     st.plotly_chart(
         charts.contributions_bar(
-            [asdict(c) for c in prediction.contributions], prediction.name_a, prediction.name_b
+            explanation.reasons, prediction.name_a, prediction.name_b,
+            explanation.unit, explanation.base_rate,
         ),
         key="predict_contributions_chart",
+    )  # fmt: skip
+    unit = "log-odds" if explanation.unit == "log-odds" else "probability points"
+    st.caption(
+        f"Each bar is one reason's push on the model's score, in {unit}: right for "
+        f"{prediction.name_a}, left for {prediction.name_b}. Zero is the model's base rate "
+        f"(P({prediction.name_a} wins) = {explanation.base_rate:.0%} before it looks at the "
+        "matchup); the base rate plus all the pushes give the answer. A reason that is the same "
+        "for both Pokémon is one bar."
     )
 
 

@@ -13,9 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from core import artifacts, battle, features
+from core import artifacts
 from core.config import Settings
-from core.pokedex import load_pokedex
 from core.predict import PredictionModel
 from core.predict import batch as batch_module
 from core.predict.batch import MAX_BATCH_ROWS, BatchTooLargeError, MatchupInput, predict_batch
@@ -27,30 +26,9 @@ from core.predict.batch_csv import (
     write_batch_csv,
 )
 from tests.cli import run_cli
+from tests.tiny_models import write_matchup_model
 
 HEADER = "pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b\n"
-
-
-def real_feature_model(folder) -> None:
-    """A tiny XGBoost fitted on the real features of random level-50 pairs (so answers vary)."""
-    import xgboost
-
-    dex = load_pokedex("letsgo")
-    rng = np.random.default_rng(0)
-    a, b = (rng.integers(0, len(dex.pokemon_ids), 400) for _ in range(2))
-    levels = np.full(400, 50)
-    arrays = battle.BattleArrays(
-        a=a.astype(np.int32), b=b.astype(np.int32), level_a=levels, level_b=levels,
-        moves_a=battle.default_moves_indices(dex, a, b, levels, levels),
-        moves_b=battle.default_moves_indices(dex, b, a, levels, levels),
-        random_a=np.zeros(400, dtype=bool), random_b=np.zeros(400, dtype=bool),
-    )  # fmt: skip
-    X = features.build_features(arrays, dex)
-    speed_edge = (X["a_stat_spe"] - X["b_stat_spe"]).to_numpy() / 30.0
-    y = (rng.random(400) < 1 / (1 + np.exp(-speed_edge))).astype(int)  # graded, not a step
-    estimator = xgboost.XGBClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
-    metadata = {"feature_columns": features.FEATURE_COLUMNS, "roster": "letsgo"}
-    artifacts.write_model_dir(estimator, "xgboost", metadata, folder)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +40,7 @@ def model(tmp_path_factory) -> PredictionModel:
         models_dir=root / "models",
         artifacts_dir=root / "mlartifacts",
     )
-    real_feature_model(root / "tiny")
+    write_matchup_model(root / "tiny")
     artifacts.install_local_model(root / "tiny", settings.models_dir, settings.model_name, "7")
     return PredictionModel(settings)
 

@@ -94,3 +94,35 @@ def write_tiny_model(
     estimator = make_estimator(model_type, X, y, seed=seed)
     data = {"feature_columns": list(columns), **(metadata or {})}
     return write_model_dir(estimator, model_type, data, folder)
+
+
+def write_matchup_model(folder: Path, faster_wins: bool = True, seed: int = 0) -> str:
+    """A tiny XGBoost fitted on the REAL features of random level-50 pairs, written to `folder`.
+
+    Its answer moves with the matchup (unlike a model fitted on random numbers): A's chance grows
+    with its Speed edge, or shrinks with it when `faster_wins` is False (a model that disagrees
+    with the simulator on purpose). Returns the manifest's sha256.
+    """
+    import xgboost
+
+    from core import artifacts, battle, features
+    from core.pokedex import load_pokedex
+
+    dex = load_pokedex("letsgo")
+    rng = np.random.default_rng(seed)
+    count = 400
+    a, b = (rng.integers(0, len(dex.pokemon_ids), count) for _ in range(2))
+    levels = np.full(count, 50)
+    arrays = battle.BattleArrays(
+        a=a.astype(np.int32), b=b.astype(np.int32), level_a=levels, level_b=levels,
+        moves_a=battle.default_moves_indices(dex, a, b, levels, levels),
+        moves_b=battle.default_moves_indices(dex, b, a, levels, levels),
+        random_a=np.zeros(count, dtype=bool), random_b=np.zeros(count, dtype=bool),
+    )  # fmt: skip
+    X = features.build_features(arrays, dex)
+    edge = (X["a_stat_spe"] - X["b_stat_spe"]).to_numpy() / 30.0
+    y = (rng.random(count) < 1 / (1 + np.exp(-edge))).astype(int)  # graded, not a step
+    y = y if faster_wins else 1 - y
+    estimator = xgboost.XGBClassifier(n_estimators=TREES, max_depth=3, random_state=seed)
+    metadata = {"feature_columns": features.FEATURE_COLUMNS, "roster": "letsgo"}
+    return artifacts.write_model_dir(estimator.fit(X, y), "xgboost", metadata, folder)

@@ -97,3 +97,32 @@ def _name_lookup(entries: list[Pokemon]) -> dict[str, str]:
         elif suffix == "starter":
             lookup["partner" + base] = entry.id
     return lookup
+
+
+_GENDER_FORMS = {"F": "♀", "M": "♂"}
+
+
+def display_aliases(entry: Pokemon) -> tuple[str, ...]:
+    """Other names people type for an entry, each of which resolves to it.
+
+    'Raichu-Alola' -> ('Alolan Raichu',), 'Charizard-Mega-X' -> ('Mega Charizard X',),
+    'Pikachu-Starter' -> ('Partner Pikachu',), 'Farfetch’d' -> ("Farfetch'd", 'Farfetchd'),
+    'Mr. Mime' -> ('Mr Mime',), 'Nidoran-F' -> ('Nidoran♀',). Select boxes put them in the
+    option labels, since a select box filters on its labels only.
+    """
+    base = entry.base_species
+    form = entry.name.removeprefix(base).strip("-")
+    aliases: list[str] = []
+    if form == "Alola":
+        aliases.append(f"Alolan {base}")
+    elif form.startswith("Mega"):
+        aliases.append(" ".join(["Mega", base, *form.split("-")[1:]]))
+    elif form == "Starter":
+        aliases.append(f"Partner {base}")
+    plain = entry.name.replace("’", "'")
+    bare = re.sub(r"[.'’]", "", entry.name)
+    gender = re.fullmatch(r"(.+)-([FM])", entry.name)
+    if gender:
+        aliases.append(gender[1] + _GENDER_FORMS[gender[2]])
+    aliases.extend(name for name in (plain, bare) if name != entry.name)
+    return tuple(dict.fromkeys(aliases))

@@ -1,0 +1,247 @@
+"""The Predict page with AppTest on the real router, served by a tiny real local model.
+
+Aliases in both Pokémon boxes, a matchup that survives a page switch, the model-vs-simulator
+warning on a planted disagreement, the plain-language "Why", the heat map's CSV, and the batch
+upload (mixed valid/invalid rows; an unusable file is one message).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.explanations import reasons_from
+from core import artifacts
+from core.config import Settings
+from core.pokedex import load_pokedex
+from tests.tiny_models import write_matchup_model
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "app" / "main.py"
+RUN_TIMEOUT = 60.0
+README_ALIASES = {
+    "Alolan Raichu": "raichualola",
+    "Raichu-Alola": "raichualola",
+    "Mega Charizard X": "charizardmegax",
+    "Mr. Mime": "mrmime",
+    "Farfetch'd": "farfetchd",
+    "Partner Pikachu": "pikachustarter",
+    "Partner Eevee": "eeveestarter",
+}
+
+
+def models_dir(root: Path, faster_wins: bool) -> Path:
+    """A models/ folder holding one tiny real model as the local fallback (version 3)."""
+    write_matchup_model(root / "tiny", faster_wins=faster_wins)
+    artifacts.install_local_model(root / "tiny", root / "models", Settings().model_name, "3")
+    return root / "models"
+
+
+@pytest.fixture(scope="module")
+def honest_models(tmp_path_factory) -> Path:
+    return models_dir(tmp_path_factory.mktemp("honest"), faster_wins=True)
+
+
+@pytest.fixture(scope="module")
+def contrary_models(tmp_path_factory) -> Path:
+    """A model that learned the opposite of the Speed edge: it disagrees with the simulator."""
+    return models_dir(tmp_path_factory.mktemp("contrary"), faster_wins=False)
+
+
+def serve_local(monkeypatch: pytest.MonkeyPatch, models: Path, tmp_path: Path) -> None:
+    monkeypatch.setenv("USE_MLFLOW_REGISTRY", "false")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(models))
+    monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(tmp_path / "mlartifacts"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def honest(monkeypatch, honest_models, tmp_path) -> None:
+    serve_local(monkeypatch, honest_models, tmp_path)
+
+
+def open_predict() -> AppTest:
+    app = AppTest.from_file(str(MAIN), default_timeout=RUN_TIMEOUT)
+    app.run()
+    app.switch_page("../pages/predict.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def texts(elements) -> list[str]:
+    return [str(element.value) for element in elements]
+
+
+def choose_by_typing(app: AppTest, key: str, typed: str) -> str:
+    """What a user gets by typing `typed` in a select box: the option whose label contains it."""
+    box = app.selectbox(key=key)
+    matches = [i for i, label in enumerate(box.options) if typed.lower() in label.lower()]
+    assert matches, f"{typed!r} finds nothing in {key}"
+    box.select_index(matches[0]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app.selectbox(key=key).value
+
+
+@pytest.mark.parametrize("alias", list(README_ALIASES))
+def test_every_readme_alias_finds_its_pokemon_in_both_boxes(honest, alias):
+    app = open_predict()
+    expected = README_ALIASES[alias]
+    assert load_pokedex().resolve_pokemon(alias).id == expected  # the CLI and API agree
+    assert choose_by_typing(app, "predict_pokemon_a", alias) == expected
+    assert choose_by_typing(app, "predict_pokemon_b", alias) == expected
+    name = load_pokedex().get(expected).name
+    assert any(name in text for text in texts(app.markdown))  # both cards show it
+
+
+def test_the_matchup_and_its_answer_survive_a_page_switch(honest):
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("venusaur")
+    app.selectbox(key="predict_pokemon_b").set_value("dragonite").run()
+    app.slider(key="predict_level_a").set_value(42)
+    app.multiselect(key="predict_moves_a_venusaur").set_value(["sludgebomb"])
+    app.button(key="predict_ask").click().run()
+    answer = [t for t in texts(app.caption) if t.startswith("Venusaur (level 42): Sludge Bomb ·")]
+    assert answer, texts(app.caption)
+    app.switch_page("../pages/home.py").run()
+    assert not app.exception
+    app.switch_page("../pages/predict.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="predict_pokemon_a").value == "venusaur"
+    assert app.selectbox(key="predict_pokemon_b").value == "dragonite"
+    assert app.slider(key="predict_level_a").value == 42
+    assert app.multiselect(key="predict_moves_a_venusaur").value == ["sludgebomb"]
+    assert [t for t in texts(app.caption) if t.startswith("Venusaur (level 42)")] == answer
+    # Changing the matchup changes the answer with it: never an answer for another matchup.
+    app.selectbox(key="predict_pokemon_b").set_value("onix").run()
+    assert any("Onix (level 50)" in t for t in texts(app.caption))
+    assert not any("Dragonite (level" in t for t in texts(app.caption))
+
+
+def test_a_planted_disagreement_with_the_simulator_is_a_visible_warning(
+    monkeypatch, contrary_models, tmp_path
+):
+    serve_local(monkeypatch, contrary_models, tmp_path)
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("mewtwo")
+    app.selectbox(key="predict_pokemon_b").set_value("slowpoke").run()
+    app.button(key="predict_ask").click().run()
+    assert not any("disagree" in t for t in texts(app.warning))  # nothing simulated yet
+    app.button(key="predict_simulate").click().run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    model, simulated = (
+        float(metrics[k].rstrip("%")) for k in ("P(Mewtwo wins)", "Simulator, 1,000 battles")
+    )
+    assert simulated > 90 and abs(model - simulated) > 10, metrics
+    warning = next(t for t in texts(app.warning) if "disagree" in t)
+    assert f"disagree by {abs(model - simulated):.1f} points" in warning
+
+
+def test_why_names_the_pokemon_and_says_what_zero_means(honest):
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("venusaur")
+    app.selectbox(key="predict_pokemon_b").set_value("dragonite").run()
+    app.button(key="predict_ask").click().run()
+    caption = next(t for t in texts(app.caption) if t.startswith("Each bar"))
+    assert "Zero is the model's base rate (P(Venusaur wins) = " in caption
+    assert "right for Venusaur, left for Dragonite" in caption
+    chart = next(c for c in app.get("plotly_chart") if "contributions" in str(c.proto.id))
+    assert "A " not in chart.proto.spec and "B " not in chart.proto.spec
+
+
+def test_same_valued_features_are_one_bar_and_labels_are_sentences():
+    values = {"a_level": 50.0, "b_level": 50.0, "a_stat_spe": 100.0, "b_stat_spe": 80.0,
+              "a_expected_damage_share": 0.21, "b_expected_damage_share": 0.10,
+              "expected_damage_share_difference": 0.11}  # fmt: skip
+    contributions = {"a_level": 0.3, "b_level": -0.3, "a_stat_spe": 0.2, "b_stat_spe": 0.1,
+                     "a_expected_damage_share": 0.0, "b_expected_damage_share": 0.0,
+                     "expected_damage_share_difference": 0.5}  # fmt: skip
+    reasons = {
+        r.label: r.contribution
+        for r in reasons_from(values, contributions, "Dragonite", "Venusaur")
+    }
+    assert reasons["Dragonite's best move does 2.1× more of Venusaur's HP per turn"] == 0.5
+    assert reasons["Both Dragonite and Venusaur: level 50"] == 0.0  # not +0.3 and -0.3
+    assert reasons["Dragonite Speed 100"] == 0.2 and reasons["Venusaur Speed 80"] == 0.1
+
+
+def test_heat_map_takes_twenty_pokemon_and_downloads_as_csv(honest):
+    app = open_predict()
+    group = load_pokedex().pokemon_ids[:20]
+    app.multiselect(key="predict_group").set_value(group).run()
+    assert not app.exception
+    assert app.get("download_button"), "the heat map has a download"
+    from app.charts import short_labels
+
+    labels = short_labels([load_pokedex().get(pid).name for pid in group])
+    assert len(set(labels)) == 20 and max(map(len, labels)) <= 12
+
+
+def batch_upload(app: AppTest, name: str, data: bytes) -> AppTest:
+    app.get("file_uploader")[0].set_value((name, data, "text/csv"))
+    return app.run()
+
+
+def test_batch_with_valid_and_invalid_rows_returns_both_lists(honest):
+    app = open_predict()
+    data = (
+        b"pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b\n"
+        b"Venusaur,Dragonite,,,,\nAlolan Raichu,Mega Charizard X,40,60,,\n"
+        b"Pikachuu,Onix,,,,\nPikachu,Onix,abc,,,\nPikachu,Onix,,,Surf,\n"
+        b"\"=cmd|' /C calc'!A0\",Onix,,,,\n"
+    )
+    batch_upload(app, "mixed.csv", data)
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("2 of 6 rows answered by" in t and "v3 (local)" in t for t in texts(app.success))
+    assert any("4 row(s) could not be answered" in t for t in texts(app.error))
+    frames = [frame.value for frame in app.dataframe]
+    answered = next(f for f in frames if "winner" in f.columns)
+    refused = next(f for f in frames if "error" in f.columns)
+    assert answered["row"].tolist() == [1, 2] and set(answered["model_version"]) == {"3"}
+    assert refused["row"].tolist() == [3, 4, 5, 6]
+    assert "Closest matches: Pikachu" in refused["error"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "NUL bytes"),
+        ("pokemon_a,pokemon_b\nFlabébé,Onix\n".encode("latin-1"), "not UTF-8"),
+        (b"pokemon_a,pokemon_b\n" + b"Mew,Onix\n" * 10_001, "more than 10,000 rows"),
+        (b"pokemon_a,pokemon_b\n" + b"x" * (2 * 2**20), "at most 2 MB"),
+    ],
+    ids=["empty", "binary", "latin1", "10001 rows", "oversized"],
+)
+def test_an_unusable_upload_is_one_clear_message(honest, data, message):
+    app = batch_upload(open_predict(), "bad.csv", data)
+    assert not app.exception, [e.value for e in app.exception]
+    errors = [t for t in texts(app.error) if message in t]
+    assert len(errors) == 1 and errors[0].startswith("Could not read this batch: ")
+    assert "UTF-8" in errors[0] or "Split it" in errors[0]  # says what to do
+    assert not app.get("download_button") or all(
+        b.proto.label != "Download the answers (CSV)" for b in app.get("download_button")
+    )
+
+
+def test_the_downloaded_batch_is_formula_safe(honest):
+    from core.predict.batch_csv import write_batch_csv
+
+    app = batch_upload(
+        open_predict(), "x.csv", b'pokemon_a,pokemon_b\n"@SUM(1+1)",Onix\nMew,Onix\n'
+    )
+    assert not app.exception
+    download = next(b for b in app.get("download_button") if "answers" in b.proto.label)
+    assert download.proto.label == "Download the answers (CSV)"
+    served = app.session_state["predict_batch_result"][1]
+    cells = [
+        c for line in csv.reader(io.StringIO(write_batch_csv(served.table).decode())) for c in line
+    ]
+    assert "'@SUM(1+1)" in cells and not any(c.startswith(("=", "+", "-", "@")) for c in cells)
