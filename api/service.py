@@ -1,10 +1,11 @@
 """What the endpoints do, over one PredictionModel (the dashboard's serving code, unchanged).
 
 The model is loaded in a background thread when the app starts, so /health answers at once and
-/ready says 503 "loading" until a model serves. After that, every request goes through
-`PredictionModel.get_model()`, which re-checks the registry alias after the TTL: a promotion or
-rollback anywhere is served without a restart, and the local fallback answers when the registry
-is away.
+/ready says 503 "loading" until a model serves. A fresh process serves the local fallback first
+(source "local", fallback reason "starting") while the registry's version loads, then switches.
+After that, every request goes through `PredictionModel.get_model()`, which re-checks the
+registry alias after the TTL: a promotion or rollback anywhere is served without a restart, and
+the local fallback answers when the registry is away.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api import batch
 from core.errors import PredictionDexError
 from core.pokedex import load_pokedex
 from core.predict import PredictionModel, ServedModel
+from core.predict.policy import load_local_first
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +91,8 @@ class PredictionService:
 
     def _load(self) -> None:
         try:
-            served = self.model.get_model()
+            # models/ answers first (no mlflow import), then the registry's version takes over.
+            served = load_local_first(self.model)
         except PredictionDexError as error:
             self.load_error = error.full_text()
             logger.error("no model to serve yet: %s", self.load_error)

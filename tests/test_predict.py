@@ -40,6 +40,7 @@ from core.predict import (
     export_local_model,
 )
 from core.predict.answers import TOP_CONTRIBUTIONS
+from core.predict.policy import load_local_first
 from core.predict.scoring import RowScorer
 from core.registry import MLflowTracker, NoModelError
 
@@ -749,3 +750,69 @@ def test_local_fallback_answers_without_importing_mlflow(settings_factory, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["local", "2", False]
+
+
+@pytest.mark.slow
+def test_a_fresh_server_answers_from_local_first_then_from_the_registry(
+    settings, tracker, tmp_path
+):
+    install_local(settings, tmp_path, version="0")
+    version = register(tracker, tmp_path, seed=1)
+    tracker.promote_to_production(MODEL_NAME, version)
+    code = (
+        "import json, sys, threading, time\n"
+        "from core.predict import PredictionModel\n"
+        "from core.predict.policy import load_local_first\n"
+        "from core.config import Settings\n"
+        "model = PredictionModel(Settings.from_env())\n"
+        "loader = threading.Thread(target=load_local_first, args=(model,))\n"
+        "loader.start()\n"
+        "deadline = time.monotonic() + 60\n"
+        "while model.served is None and time.monotonic() < deadline:\n"
+        "    time.sleep(0.005)\n"
+        "first = model.predict_winner('Pikachu', 'Onix')\n"
+        "kind = model.fallback.kind if model.fallback else None\n"
+        "loader.join(60)\n"
+        "last = model.predict_winner('Pikachu', 'Onix')\n"
+        "print(json.dumps([first.source, first.model_version, kind, last.source,\n"
+        "                  last.model_version, model.fallback is None]))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIONDEX_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env={**base, **settings.to_env()},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    # mlflow's import takes seconds: the local fallback answers first, then the registry.
+    assert json.loads(done.stdout) == ["local", "0", "starting", "registry", str(version), True]
+
+
+def test_local_first_without_a_local_model_is_the_registry(settings, tracker, tmp_path):
+    version = register(tracker, tmp_path, seed=1)
+    tracker.promote_to_production(MODEL_NAME, version)
+    served = load_local_first(PredictionModel(settings))
+    assert (served.source, served.model_version) == ("registry", str(version))
+
+
+def test_local_first_with_the_registry_off_is_local(settings_factory, tmp_path):
+    settings = settings_factory(use_registry=False)
+    install_local(settings, tmp_path, version="4")
+    model = PredictionModel(settings)
+    served = load_local_first(model)
+    assert (served.source, served.model_version, model.fallback.kind) == ("local", "4", "disabled")
+
+
+def test_local_first_says_when_the_registry_version_is_refused(settings, tracker, tmp_path):
+    install_local(settings, tmp_path, version="0")
+    bad = register(tracker, tmp_path, seed=2)
+    tamper(TAMPERING[0], version_folder(settings, bad), tmp_path / "payload-ran", False)
+    tracker.promote_to_production(MODEL_NAME, bad)
+    model = PredictionModel(settings)
+    served = load_local_first(model)
+    assert (served.source, served.model_version) == ("local", "0")
+    assert model.fallback.kind == "untrusted" and f"v{bad} refused" in model.fallback.detail
+    assert not (tmp_path / "payload-ran").exists()

@@ -9,6 +9,7 @@ failing, the local fallback in `models/` serves, and the decision carries a stru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -36,10 +37,11 @@ from core.registry import NoModelError
 
 logger = logging.getLogger(__name__)
 
+STARTING_DETAIL = "the registry's model is still loading; the local fallback answers meanwhile"
 # After a registry failure, predictions skip the registry (and serve local) this long.
 BREAKER_COOLDOWN_SECONDS = 10.0
 
-FallbackKind = Literal["disabled", "no_model", "untrusted", "unavailable", "cooldown"]
+FallbackKind = Literal["disabled", "no_model", "untrusted", "unavailable", "cooldown", "starting"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class FallbackReason:
 
     Fields: `kind` — "disabled" (USE_MLFLOW_REGISTRY is false), "no_model" (nobody holds the
     stage), "untrusted" (the stage's version failed verification), "unavailable" (the registry
-    failed or overran its deadline), "cooldown" (skipped after a recent failure); `detail` — one
-    line for people; `stage` — the stage asked for (for "no_model").
+    failed or overran its deadline), "cooldown" (skipped after a recent failure), "starting" (a
+    fresh process answers from local while the registry loads: `load_local_first()`); `detail` —
+    one line for people; `stage` — the stage asked for (for "no_model").
     """
 
     kind: FallbackKind
@@ -279,3 +282,34 @@ class PredictionModel:
                 "`python -m core.train`."
             ) from None
         return self._install(local, wait)
+
+
+def load_local_first(model: PredictionModel) -> ServedModel:
+    """Start-up of a server: models/ answers at once (no mlflow import), then the registry.
+
+    With the registry on and nothing served yet, a trusted local fallback serves first with the
+    fallback reason "starting" while this call resolves the registry as get_model() would;
+    concurrent get_model() calls keep answering from local and see the registry's version as
+    soon as it is installed. Without a local model, or with the registry off, this is
+    get_model(). Returns the model serving at the end.
+
+    Raises:
+        NoModelError, LocalModelError: as PredictionModel.get_model().
+    """
+    if model.settings.use_registry and model.served is None:
+        with model._refresh_lock:
+            local = None
+            if model.served is None:
+                with contextlib.suppress(NoLocalModel, UntrustedModelError, LocalModelError):
+                    local = model.local.fetch()  # a refusal is reported by the registry path
+            if local is not None:
+                model.fallback = FallbackReason("starting", STARTING_DETAIL)
+                model._install(local, math.inf)  # no request refreshes (imports mlflow) first
+        if model.fallback is not None and model.fallback.kind == "starting":
+            with model._refresh_lock:
+                served = model._refresh(force=False)
+                if model.fallback is not None and model.fallback.kind == "starting":
+                    # The registry's version was refused while local served: say so.
+                    model.fallback = FallbackReason("untrusted", model.last_error or "refused")
+                return served
+    return model.get_model()
