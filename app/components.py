@@ -219,7 +219,8 @@ def why(prediction: Prediction, explanation: Explanation) -> None:
         f"Each bar is one reason's push on the model's score, in {unit}: right for "
         f"{prediction.name_a}, left for {prediction.name_b}. Zero is the model's base rate "
         f"(P({prediction.name_a} wins) = {explanation.base_rate:.0%} before it looks at the "
-        "matchup); the base rate plus all the pushes give the answer. A reason that is the same "
+        "matchup). The served answer also reads the matchup with the sides swapped, so the bars "
+        "give each reason's direction and weight, not an exact sum. A reason that is the same "
         "for both Pokémon is one bar."
     )
 

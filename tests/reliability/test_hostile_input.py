@@ -6,7 +6,8 @@ ran it), malformed model names and versions, hyperparameters and dataset sizes a
 Interfaces: the Python APIs (core.battle.win_probability, core.predict.predict_winner, the
 registry, training) and the CLIs (`python -m core.battle`, `core.predict`, `core.registry`,
 `core.train`): each CLI's main() in a worker process for every payload, plus real processes for
-a sample. Each payload x interface counts once in "payloads tried".
+a sample; and the Predict page's batch upload (hostile files, hostile rows, a formula-safe
+download). Each payload x interface counts once in "payloads tried".
 """
 
 from __future__ import annotations
@@ -436,10 +437,63 @@ def test_validation_refuses_hostile_values(check, payload):
     assert message and "\n" not in message and not CONTROL.search(message)
 
 
-def test_the_app_accepts_no_file_upload(counts):
-    """Issue 7 asks for malformed/oversized upload tests if the app accepts files: it does not."""
-    sources = [*PROJECT_ROOT.glob("app/*.py"), *PROJECT_ROOT.glob("pages/*.py")]
-    assert sources
-    uploads = [p.name for p in sources if "file_uploader" in p.read_text(encoding="utf-8")]
-    assert not uploads, f"{uploads} accept uploads: add malformed/oversized upload tests here"
-    counts(files_checked=len(sources), upload_widgets=0)
+# --- the Predict page's batch upload (core.predict.batch_csv, which the page and CLI call) -------
+
+HOSTILE_FILES = {
+    "NUL bytes": b"pokemon_a,pokemon_b\nPika\x00chu,Onix\n",
+    "binary": bytes(range(256)) * 8,
+    "10,001 rows": b"pokemon_a,pokemon_b\n" + b"Pikachu,Onix\n" * 10_001,
+    "wrong encoding (latin-1)": "pokemon_a,pokemon_b\nFlabébé,Onix\n".encode("latin-1"),
+    "wrong encoding (UTF-16)": "pokemon_a,pokemon_b\nPikachu,Onix\n".encode("utf-16"),
+    "oversized": b"pokemon_a,pokemon_b\n" + b"Pikachu,Onix\n" * 200_000,
+    "huge field": b'pokemon_a,pokemon_b\n"' + b"A" * 1_000_000 + b'",Onix\n',
+    "empty": b"",
+    "no header": b"Pikachu,Onix\n",
+    "unbalanced quote": b'pokemon_a,pokemon_b\n"Pikachu,Onix\nMew,Onix\n',
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_FILES))
+def test_a_hostile_upload_is_one_clear_line(kind, counts):
+    from core.predict.batch_csv import BatchFileError, read_batch_csv
+
+    with pytest.raises(BatchFileError) as refused:
+        read_batch_csv(HOSTILE_FILES[kind])
+    message = refused.value.full_text()
+    assert message and "\n" not in message and not CONTROL.search(message)
+    assert len(message) <= MAX_MESSAGE_CHARS and refused.value.hint
+    counts(files_refused=1)
+
+
+@pytest.mark.slow
+def test_hostile_rows_are_refused_alone_and_the_download_runs_nothing(
+    tmp_path, local_model_dir, counts
+):
+    """Formula, code and control payloads in every field: each row refused (or answered with the
+    roster's own names), the valid row answered, no download cell a spreadsheet would run."""
+    import csv
+    import io
+
+    from core.predict.batch_csv import FORMULA_STARTS, predict_csv, write_batch_csv
+
+    marker = tmp_path / "pwned"
+    formulas = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1",
+                "=HYPERLINK(\"http://x\")", "A" * 5_000]  # fmt: skip
+    payloads = [*formulas, *code_payloads(marker), "Pika\u202echu", "Pika\x07chu"]
+    lines = ["pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b", "Pikachu,Onix,,,,"]
+    quoted = ['"' + p.replace('"', '""') + '"' for p in payloads]
+    for field in quoted:
+        lines += [f"{field},Onix,,,,", f"Pikachu,{field},,,,", f"Pikachu,Onix,{field},,,",
+                  f"Pikachu,Onix,,,{field},"]  # fmt: skip
+    model = PredictionModel(Settings(use_registry=False, models_dir=local_model_dir))
+    batch = predict_csv(model.get_model(), "\n".join(lines).encode("utf-8"))
+    assert batch.answered["row"].tolist() == [1]
+    assert len(batch.refused) == 4 * len(payloads)
+    for reason in batch.refused["error"]:
+        assert "\n" not in reason and not CONTROL.search(reason) and len(reason) <= 2000
+    text = write_batch_csv(batch.table).decode("utf-8")
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert not marker.exists(), "a payload ran"
+    counts(rows_tried=len(lines) - 1, rows_refused=len(batch.refused), formula_cells=0)
