@@ -17,9 +17,14 @@ from core.evaluate import (
     paired_oracle_gap,
 )
 from core.evaluate.compare import compare_models, fresh_battles, verdict_of
-from core.evaluate.matchups import held_out_pairs
+from core.evaluate.matchups import held_out_pairs, pair_truth, served_probability
 from core.evaluate.metrics import FeatureRows
 from core.train.pipeline import make_estimator
+
+# Deliberately weak: two stumps, each seeing 5% of the columns. (Two plain stumps are not weak
+# once served probabilities are antisymmetric: one split on a difference feature is ~0.93.)
+WEAK = {"n_estimators": 2, "max_depth": 1, "colsample_bytree": 0.05}
+
 
 # --- exact McNemar and the bootstrap against small tables worked by hand ---------------------
 
@@ -106,7 +111,7 @@ def small_world():
     features = FeatureRows.of(data)
     x, y = features.rows(split["train"]), data.winner[split["train"]]
     strong = make_estimator("xgboost", {"n_estimators": 60, "max_depth": 5}, 11).fit(x, y)
-    weak = make_estimator("xgboost", {"n_estimators": 2, "max_depth": 1}, 11).fit(x, y)
+    weak = make_estimator("xgboost", WEAK, 11).fit(x, y)
     return data, split, features, strong, weak
 
 
@@ -150,21 +155,24 @@ def test_the_weak_model_is_further_from_the_truth(small_world):
     assert good.matchup_mae < bad.matchup_mae
 
 
-class _Constant:
-    """A model that always answers 0.7 (to check the calibration arithmetic by hand)."""
-
-    classes_ = np.array([0, 1])
-
-    def predict_proba(self, rows):
-        return np.tile([0.3, 0.7], (len(rows), 1))
-
-
-def test_calibration_arithmetic_on_a_constant_answer(small_world):
-    data, split, *_ = small_world
+def test_calibration_aggregates_the_served_answers_by_hand(small_world):
+    """The five numbers recomputed from serving's q and the replayed p, in the documented order
+    (all pairs as (A,B), then the same pairs as (B,A))."""
+    data, split, _, strong, _ = small_world
     pairs = held_out_pairs(data, split["test"], 30, seed=5)
-    result = matchup_calibration(_Constant(), data.dex, pairs, replays=50, seed=5)
-    assert result.antisymmetry_max == pytest.approx(0.4)  # 0.7 + 0.7 - 1
-    assert result.matchup_max <= 0.7 + 1e-12
+    arrays, p = pair_truth(data.dex, pairs, replays=50, seed=5)
+    q = served_probability(strong, arrays, data.dex)
+    result = matchup_calibration(strong, data.dex, pairs, truth=(arrays, p))
+    assert list(arrays.a[: len(pairs)]) == list(pairs[:, 0]) == list(arrays.b[len(pairs) :])
+    error = np.abs(q - p)
+    decided = np.abs(p - 0.5) > 0.05
+    assert result.matchup_mae == pytest.approx(error.mean())
+    assert result.matchup_p95 == pytest.approx(np.quantile(error, 0.95))
+    assert result.matchup_max == pytest.approx(error.max())
+    wrong = (decided & ((q > 0.5) != (p > 0.5))).sum() / decided.sum()
+    assert result.matchup_wrong_side == pytest.approx(wrong)
+    flipped = q[: len(pairs)] + q[len(pairs) :] - 1
+    assert result.antisymmetry_max == pytest.approx(np.abs(flipped).max())
 
 
 # --- champion / challenger -----------------------------------------------------------------
