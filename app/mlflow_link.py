@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlsplit
 
 import streamlit as st
 
-from core.config import Settings
+from core.config import Settings, mask_uri
 from core.registry import RegistryUnavailable, probe_server
 
 PROBE_TIMEOUT_SECONDS = 0.3
@@ -43,6 +44,9 @@ def mlflow_ui_link(settings: Settings, key: str) -> None:
     """A button to the MLflow UI when it answers, else a line saying how to start it."""
     url = settings.mlflow_ui_url
     if ui_reachable(url):
-        st.link_button("Open the MLflow UI", url, icon=":material/open_in_new:", key=key)
+        # The browser signs in by itself: credentials never go into the page.
+        public = urlsplit(url)._replace(netloc=urlsplit(url).netloc.rpartition("@")[2]).geturl()
+        st.link_button("Open the MLflow UI", public, icon=":material/open_in_new:", key=key)
     else:
-        st.caption(f":material/link_off: No MLflow UI answers at {url}: {START_HINT}.")
+        # The URL may carry the tracking store's credentials: never shown in clear.
+        st.caption(f":material/link_off: No MLflow UI answers at {mask_uri(url)}: {START_HINT}.")
