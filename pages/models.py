@@ -45,7 +45,7 @@ top = st.columns(4)
 top[0].metric("Production", f"v{production}" if production else "none")
 top[1].metric("Staging", f"v{staging}" if staging else "none")
 top[2].metric("Versions", len(table))
-top[3].metric("Promotion threshold", f"{settings.promotion_threshold:.2f}")
+top[3].metric("Promotion threshold", f"{settings.promotion_threshold:g}")
 components.version_table(versions.version_table(table, audit))
 
 metric = st.selectbox(

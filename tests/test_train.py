@@ -95,7 +95,7 @@ def test_gate_registers_without_promoting(settings_factory):
         settings,
     )
     assert first.promoted and second.version == 2 and not second.promoted
-    assert second.promotion_message == "Model registered but not promoted (accuracy < 1.00)"
+    assert second.promotion_message == "Model registered but not promoted (accuracy < 0.999)"
     assert any(m.startswith("⚠️ Model registered but not promoted") for m in result_lines(second))
     tracker = MLflowTracker(settings=settings)
     assert tracker.current_version(settings.model_name) == 1
@@ -219,7 +219,7 @@ def test_cli_seed_messages_and_no_mlflow(tmp_path):
     assert "✅ Registered as version 1 in Model Registry" in done.stdout
     assert "✅ Model promoted to Production" in done.stdout
     done = cli("--threshold", "0.999")
-    assert "⚠️ Model registered but not promoted (accuracy < 1.00)" in done.stdout
+    assert "⚠️ Model registered but not promoted (accuracy < 0.999)" in done.stdout
     done = cli("--model", "compare", "--param", "n_estimators=30")
     assert done.returncode == 2 or "is better: registering it" in done.stdout
     done = cli("--param", "max_depth=0")

@@ -46,7 +46,7 @@ def result_lines(result: TrainResult) -> list[str]:
     lines.append(f"✅ Logged to MLflow (run: {publication.run_name})")
     lines.append(f"✅ Registered as version {publication.version} in Model Registry")
     if promotion.accuracy >= promotion.threshold:
-        lines.append(f"🎯 Model meets quality threshold (accuracy >= {promotion.threshold:.2f})")
+        lines.append(f"🎯 Model meets quality threshold (accuracy >= {promotion.threshold:g})")
     lines.append(("✅ " if promotion.promoted else "⚠️ ") + promotion.message)
     if promotion.promoted and promotion.evidence is not None:
         lines.append(f"📊 {promotion.evidence_text} ({promotion.evidence.verdict})")

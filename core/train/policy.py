@@ -63,7 +63,7 @@ class Promotion:
         if self.outcome == "promoted":
             return "Model promoted to Production"
         if self.outcome == "below_threshold":
-            return f"Model registered but not promoted (accuracy < {self.threshold:.2f})"
+            return f"Model registered but not promoted (accuracy < {self.threshold:g})"
         if self.outcome == "not_better":
             return (f"not promoted: v{self.version} is not better than Production v{self.against}: "
                     f"{self.evidence.difference.as_text()}, p = {self.evidence.p_value:.2g}")  # fmt: skip
@@ -132,7 +132,7 @@ def decide_promotion(
     from core.registry import ANY
 
     base = Promotion("promoted", threshold, accuracy, policy=policy, version=version)
-    reason = f"auto-promotion: test_accuracy {accuracy:.4f} >= {threshold:.2f}"
+    reason = f"auto-promotion: test_accuracy {accuracy:.4f} >= {threshold:g}"
     if policy == "manual":
         decision = _record(tracker, settings, Promotion("manual", threshold, accuracy,
                                                         policy=policy, version=version))  # fmt: skip
