@@ -1,7 +1,9 @@
 """`python -m core.evaluate` (see core/evaluate/cli.py)."""
 
-import sys
+from core.config import quiet_openmp
 
-from core.evaluate.cli import main
+quiet_openmp()  # before anything imports xgboost
 
-sys.exit(main())
+from core.evaluate.cli import main  # noqa: E402
+
+raise SystemExit(main())
