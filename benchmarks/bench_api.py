@@ -6,9 +6,11 @@ Production and the local fallback, v2 is registered only), before any clock star
 - `in_process`: the API's own answer path (`PredictionService.predict`, no HTTP, no explanation)
   against the booster's `inplace_predict` on the same one-row array, interleaved (p50/p95, ratio);
 - `cold_start`: a fresh `python -m api` process, from spawn to its first 200 answer of
-  POST /predict, serving the local fallback (registry off) and the registry (embedded store):
-  wall seconds, and the CPU seconds the process used until then (`*_cpu_s`: its cost on an idle
-  core, robust to other work on the machine);
+  POST /predict, serving the local fallback (registry off), and with the registry on (embedded
+  store): its first answer (the local fallback while the registry loads) and its first registry
+  answer; wall seconds, and the CPU seconds the process used until then (`*_cpu_s`: its cost on
+  an idle core, robust to other work on the machine). `--baseline-tree DIR` times a second
+  checkout the same way, interleaved; `--cold-only` skips the other figures;
 - `load`: a self-stopping asyncio client (keep-alive HTTP/1.1, a fixed number of requests) at 1,
   16 and 64 concurrent clients on POST /predict, and on POST /predict/batch with 1,000 rows:
   throughput (requests/s) and p50/p99 latency (ms), failed requests counted;
@@ -169,19 +171,22 @@ def _batch_body(rows: int) -> bytes:
     return json.dumps({"rows": [{"pokemon_a": a, "pokemon_b": b} for a, b in pairs]}).encode()
 
 
-def _start_api(settings: Settings, **extra: str):
+def _start_api(settings: Settings, tree: Path = PROJECT_ROOT, **extra: str):
     port = free_port()
+    env = _env(settings, **extra)
+    env["PYTHONPATH"] = str(tree)
     process = spawn("api", [sys.executable, "-m", "api", "--host", HOST, "--port", str(port),
-                            "--log-level", "warning"], env=_env(settings, **extra),
-                    cwd=PROJECT_ROOT)  # fmt: skip
+                            "--log-level", "warning"], env=env, cwd=tree)  # fmt: skip
     return port, process
 
 
-def _first_answer(port: int, process, source: str | None, timeout: float = 120) -> float:
-    """Seconds until POST /predict answers 200 (from `source` when given)."""
+def _first_answer(
+    port: int, process, source: str | None, timeout: float = 120, started: float | None = None
+) -> float:
+    """Seconds (since `started`, default now) until POST /predict answers 200 (from `source`)."""
     import urllib.request
 
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     body = json.dumps({"pokemon_a": "Pikachu", "pokemon_b": "Onix"}).encode()
     while time.perf_counter() - started < timeout:
         if not process.is_running():
@@ -206,19 +211,32 @@ def _cpu_seconds(pid: int) -> float:
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 3)
 
 
-def cold_start(settings: Settings, repeats: int) -> dict:
-    """Spawn to first answer: local fallback (registry off), and from the registry."""
-    result: dict[str, list[float]] = {k: [] for k in ("local_s", "registry_s", "local_cpu_s",
-                                                       "registry_cpu_s")}  # fmt: skip
+# (mode, environment, [(figure, source waited for)]): a registry-mode process is timed twice,
+# at its first answer (the local fallback while the registry loads) and at its first registry one.
+COLD_MODES = (
+    ("local", {"USE_MLFLOW_REGISTRY": "false"}, [("local", "local")]),
+    ("registry", {}, [("registry_first_answer", None), ("registry", "registry")]),
+)
+
+
+def cold_start(settings: Settings, repeats: int, trees: dict[str, Path] | None = None) -> dict:
+    """Spawn to first answer, wall and CPU seconds, for each tree (this one by default; a
+    baseline tree interleaved with it, so both see the same machine load)."""
+    trees = trees or {"this": PROJECT_ROOT}
+    result: dict[str, list[float]] = {}
     for _ in range(repeats):
-        for key, extra, source in (("local_s", {"USE_MLFLOW_REGISTRY": "false"}, "local"),
-                                   ("registry_s", {}, "registry")):  # fmt: skip
-            port, process = _start_api(settings, **extra)
-            try:
-                result[key].append(_first_answer(port, process, source))
-                result[key.replace("_s", "_cpu_s")].append(_cpu_seconds(process.pid))
-            finally:
-                process.stop()
+        for label, tree in trees.items():
+            for _mode, extra, figures in COLD_MODES:
+                started = time.perf_counter()
+                port, process = _start_api(settings, tree, **extra)
+                try:
+                    for figure, source in figures:
+                        wall = _first_answer(port, process, source, started=started)
+                        cpu = _cpu_seconds(process.pid)
+                        result.setdefault(f"{label}.{figure}_s", []).append(wall)
+                        result.setdefault(f"{label}.{figure}_cpu_s", []).append(cpu)
+                finally:
+                    process.stop()
     return {key: {"median": round(float(np.median(v)), 3), "all": v} for key, v in result.items()}
 
 
@@ -286,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests per load level")
     parser.add_argument("--battles", type=int, default=4000, help="training battles per model")
     parser.add_argument("--repeats", type=int, default=3, help="cold starts of each kind")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold start figures")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also time cold starts of this checkout (e.g. a `git worktree` of the previous main)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory(prefix="predictiondex-bench-api-") as folder:
@@ -293,13 +317,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                             artifacts_dir=root / "mlartifacts", models_dir=root / "models")  # fmt: skip
         train_models(settings, args.battles)
-        result = {
-            "in_process": in_process(settings, 2000),
-            "cold_start": cold_start(settings, args.repeats),
-            "load": load_and_promotion(settings, args.requests),
-            "cpu_count": os.cpu_count(),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-        }
+        trees = {"this": PROJECT_ROOT}
+        if args.baseline_tree:
+            trees["baseline"] = args.baseline_tree.resolve()
+        result: dict = {}
+        if not args.cold_only:
+            result["in_process"] = in_process(settings, 2000)
+        result["cold_start"] = cold_start(settings, args.repeats, trees)
+        if not args.cold_only:
+            result["load"] = load_and_promotion(settings, args.requests)
+        result.update(cpu_count=os.cpu_count(), load_average_1min=round(os.getloadavg()[0], 2))
     print(json.dumps(result, indent=2))
     return 0
 

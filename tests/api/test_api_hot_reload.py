@@ -157,8 +157,15 @@ def assert_local_in_time(api: ApiServer, reason: str) -> None:
     """Local serves, says why, and keeps answering within 3 s while the registry is re-tried."""
     ready = wait_ready(api)
     assert (ready["source"], ready["model_version"]) == ("local", "0")
-    info = api.get("/model").json()
-    assert info["source"] == "local" and reason in info["fallback_reason"]
+
+    # A fresh API answers from local first ("the registry's model is still loading"), then says
+    # why local stays once its first registry attempt has failed.
+    def outage_named() -> dict | None:
+        body = api.get("/model").json()
+        return body if reason in (body["fallback_reason"] or "") else None
+
+    info = wait_for(outage_named, 20, "the fallback reason names the outage")
+    assert info["source"] == "local"
     # Past the breaker's cool-down (10 s) the registry is tried again, through the outage.
     until = time.monotonic() + 11
     while time.monotonic() < until:
