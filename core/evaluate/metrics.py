@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.dataset import BattleDataset
-from core.features import build_features
+from core.features import FEATURE_COLUMNS, build_features
 
 
 class Scorer(Protocol):
@@ -50,7 +50,7 @@ class FeatureRows:
     def of(cls, data: BattleDataset) -> FeatureRows:
         """The features of a dataset's battles (computed once per distinct configuration)."""
         shared = data.configs is not None and data.config_index is not None
-        if shared and len(data.configs) < len(data) // 2:
+        if shared and len(data.configs) < len(data):
             return cls(build_features(data.configs, data.dex), data.config_index)
         return cls(build_features(data.arrays, data.dex))
 
@@ -62,7 +62,17 @@ class FeatureRows:
 
 
 def predict_probability(model: Scorer, features: pd.DataFrame) -> np.ndarray:
-    """P(A wins) per row, shape (n,), from a ModelBundle or a fitted scikit-learn-style model."""
+    """P(A wins) per row, shape (n,), from a ModelBundle or a fitted scikit-learn-style model.
+
+    A model with FEATURE_COLUMNS rows is scored as serving scores it (antisymmetric,
+    `core.predict.scoring.served_probability`); anything else by its own predict_proba.
+    """
+    from core.artifacts import ModelBundle
+    from core.predict.scoring import served_probability
+
+    servable = isinstance(model, ModelBundle) or hasattr(model, "classes_")
+    if servable and set(FEATURE_COLUMNS) <= set(features.columns):
+        return served_probability(model, features)
     probability = np.asarray(model.predict_proba(features))
     return probability[:, 1] if probability.ndim == 2 else probability
 

@@ -2,8 +2,13 @@
 
 Features come from the battle configuration only (no Pokémon ids as numbers): levels, stats,
 types, the move each side would use (power, type effectiveness, STAB, category, accuracy,
-priority), expected damage per turn each way, hits and turns to KO, and who moves first.
+priority), expected damage per turn each way, hits and turns to KO, who moves first, and the
+analytic race (`core.features.analytic`): each side's win probability and P(KO within 1-3 turns).
 Tree models need no scaling, so there is no scaler.
+
+Every column is a side feature (`a_x` and `b_x` trade places when A and B do) or an antisymmetric
+pair feature, so `mirror_rows` turns the features of (A, B) into exactly those of (B, A): serving
+builds an antisymmetric probability from the two (`core.predict.scoring`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from core.battle import (
     arrays_from_frame,
     build_tables,
 )
+from core.errors import PredictionDexError
+from core.features.analytic import KO_TURNS, race
 from core.pokedex import STAT_NAMES, TYPES, Pokedex, load_pokedex
 
 _SIDE_FEATURES: tuple[str, ...] = (
@@ -38,6 +45,8 @@ _SIDE_FEATURES: tuple[str, ...] = (
     "hits_to_ko_low_roll",
     "hits_to_ko_high_roll",
     "turns_to_ko",
+    "analytic_win",
+    *(f"ko_within_{turn}" for turn in range(1, KO_TURNS + 1)),
 )
 _PAIR_FEATURES: tuple[str, ...] = (
     "a_moves_first",
@@ -45,6 +54,7 @@ _PAIR_FEATURES: tuple[str, ...] = (
     "turns_to_ko_difference",
     "hits_to_ko_difference",
     "expected_damage_share_difference",
+    "analytic_edge",
 )
 FEATURE_COLUMNS: list[str] = [
     *(f"a_{name}" for name in _SIDE_FEATURES),
@@ -66,12 +76,8 @@ def _side_features(
 ) -> dict[str, np.ndarray]:
     rows = np.arange(len(best))
     move = moves[rows, best]
-    stab = side.stab[rows, best]
-    effectiveness = side.effectiveness[rows, best]
-    accuracy = side.accuracy[rows, best]
     # The simulator's own per-use figures: each move's crit rate, hit counts and fixed damage.
-    low_roll = side.low[rows, best]
-    high_roll = side.high[rows, best]
+    low_roll, high_roll = side.low[rows, best], side.high[rows, best]
     valid = moves >= 0
     slot_damage = np.where(valid, side.expected, 0.0)
     best_expected = slot_damage[rows, best]
@@ -81,12 +87,11 @@ def _side_features(
     self_change = np.where(
         random_policy, slot_change.sum(axis=1) / np.maximum(side.count, 1), slot_change[rows, best]
     )
-    with np.errstate(divide="ignore"):
-        hits_low = np.where(low_roll > 0, np.ceil(defender_hp / np.maximum(low_roll, 1)), MAX_TURNS)
-        hits_high = np.where(
-            high_roll > 0, np.ceil(defender_hp / np.maximum(high_roll, 1)), MAX_TURNS
-        )
-        turns = np.where(expected > 0, defender_hp / np.maximum(expected, 1e-9), MAX_TURNS)
+    hits_low, hits_high = (
+        np.where(roll > 0, np.ceil(defender_hp / np.maximum(roll, 1)), MAX_TURNS)
+        for roll in (low_roll, high_roll)
+    )
+    turns = np.where(expected > 0, defender_hp / np.maximum(expected, 1e-9), MAX_TURNS)
     types = dex.type_indices[attacker]
     one_hot = np.zeros((len(best), len(TYPES)), dtype=np.float32)
     one_hot[rows, types[:, 0]] = 1.0
@@ -102,10 +107,10 @@ def _side_features(
         features[f"type_{name.lower()}"] = one_hot[:, i]
     features.update(
         move_power=dex.move_power[move] * dex.move_expected_hits[move],
-        move_effectiveness=effectiveness,
-        move_stab=stab,
+        move_effectiveness=side.effectiveness[rows, best],
+        move_stab=side.stab[rows, best],
         move_physical=dex.move_physical[move],
-        move_accuracy=accuracy,
+        move_accuracy=side.accuracy[rows, best],
         move_priority=side.priority[rows, best],
         moves_known=side.count,
         random_policy=random_policy,
@@ -170,6 +175,12 @@ def _write_features(
     columns["expected_damage_share_difference"] = (
         side_a["expected_damage_share"] - side_b["expected_damage_share"]
     )
+    analytic = race(dex, batch, tables)
+    columns["a_analytic_win"], columns["b_analytic_win"] = analytic.a_wins, analytic.b_wins
+    columns["analytic_edge"] = analytic.a_wins - analytic.b_wins
+    for turn in range(KO_TURNS):
+        columns[f"a_ko_within_{turn + 1}"] = analytic.a_ko[:, turn]
+        columns[f"b_ko_within_{turn + 1}"] = analytic.b_ko[:, turn]
     for i, name in enumerate(FEATURE_COLUMNS):
         out[:, i] = columns[name]
 
@@ -198,3 +209,46 @@ def build_features(
     """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
     matrix = feature_matrix(configs, dex, chunk)
     return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
+
+
+class FeatureError(PredictionDexError, ValueError):
+    """Feature rows that cannot be mirrored; the message says what to do."""
+
+
+def _mirror_plan() -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
+    """Source column of each mirrored column, the negated columns, and the Speed columns."""
+    position = {name: i for i, name in enumerate(FEATURE_COLUMNS)}
+    source = np.arange(len(FEATURE_COLUMNS))
+    for name in _SIDE_FEATURES:
+        source[position[f"a_{name}"]] = position[f"b_{name}"]
+        source[position[f"b_{name}"]] = position[f"a_{name}"]
+    negated = np.array([position[name] for name in _PAIR_FEATURES if name.endswith(
+        ("_difference", "_edge"))])  # fmt: skip
+    return (source, negated, position["a_moves_first"], position["speed_ratio"],
+            position["a_stat_spe"], position["b_stat_spe"])  # fmt: skip
+
+
+_MIRROR = _mirror_plan()
+
+
+def mirror_rows(rows: np.ndarray) -> np.ndarray:
+    """The feature rows of (B, A) from those of (A, B), exactly: shape (n, len(FEATURE_COLUMNS)).
+
+    Side columns trade places, differences and the analytic edge change sign, who moves first
+    becomes 1 − it (values 0, ½, 1), the Speed ratio is recomputed from the swapped Speeds as
+    `feature_matrix` computes it. An involution: mirror_rows(mirror_rows(x)) == x. Raises
+    FeatureError when rows do not have len(FEATURE_COLUMNS) columns.
+    """
+    rows = np.atleast_2d(rows)
+    if rows.shape[1] != len(FEATURE_COLUMNS):
+        raise FeatureError(
+            f"Feature rows have {rows.shape[1]} columns, expected {len(FEATURE_COLUMNS)}: "
+            "build them with core.features.feature_matrix()."
+        )
+    source, negated, first, ratio, spe_a, spe_b = _MIRROR
+    out = rows[:, source]
+    out[:, negated] = -out[:, negated]
+    out[:, first] = 1 - out[:, first]
+    speed_b, speed_a = rows[:, spe_b].astype(np.float64), rows[:, spe_a].astype(np.float64)
+    out[:, ratio] = speed_b / np.maximum(speed_a, 1)
+    return out

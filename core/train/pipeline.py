@@ -26,6 +26,7 @@ from core.features import FEATURE_COLUMNS
 from core.train.config import TrainConfig
 from core.train.hyperparameters import TrainingError, grid_combinations
 from core.train.publish import Publication, publish_model
+from core.train.rows import weighted_rows
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,9 @@ def _fit(config: TrainConfig, data: BattleDataset, watch: _Stopwatch) -> tuple:
         params, trials = _grid_search(config, features, train_rows, data)
     watch.report("fit", f"fitting {config.model_type} on {len(train_rows):,} battles")
     estimator = make_estimator(config.model_type, params, config.seed)
-    estimator.fit(features.rows(train_rows), data.winner[train_rows])
+    # One weighted row per (configuration, outcome), plus the mirrors serving asks about.
+    train_x, train_y, weight = weighted_rows(features, data.winner, train_rows)
+    estimator.fit(train_x, train_y, sample_weight=weight)
     watch.lap("fit")
     return estimator, params, trials, features, split
 

@@ -1,0 +1,400 @@
+"""The analytic win probability of a configuration: the HP race solved turn by turn.
+
+For one side: P(KO within t turns) = Σ_h P(≥ h landed uses in t turns) · (G(h) − G(h−1)), where
+G(h) = P(damage of h landed uses ≥ the defender's HP). Misses are exact (a binomial built turn by
+turn), crits are exact for one and two uses (per-move crit chance, always-crit included) and
+bucketed (0, 1, 2, 3+ crits) beyond, the sum of rolls is exact for one and two single-hit uses (the
+16 × 16 roll grid) and normal (continuity-corrected) beyond. A multi-hit use is k hits (k fixed or
+2–5 at 35/35/15/15 %), a roll and crit per hit; fixed and level damage have no variance; a
+half-HP move (Super Fang) needs ⌈log2 HP⌉ + 1 landed uses. Recoil and drain are folded into the
+race: what the defender loses (recoil) or regains (drain) per turn scales the HP to take. The
+random policy is a per-turn mixture over the moveset (normal per use), and who moves first is
+averaged over the move priorities. Then P(A wins) = Σ_t P(T_A = t)·[P(T_B > t) + P(T_B = t)·π]
+with π = P(A moves first); battles still undecided at the horizon go to the tie-break.
+
+Everything is vectorised in float32 over configurations; the horizon (hits, turns) is chosen per
+row from three tiers, so the common short races cost little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from core.battle import ROLL_MAX, ROLL_MIN, BattleArrays, BattleTables, SideMoves, roll_damage
+from core.battle.engine import MAX_TURNS
+from core.pokedex import HITS_2_TO_5, Pokedex
+
+TIERS: tuple[tuple[int, int], ...] = ((16, 24), (48, 64), (MAX_TURNS, MAX_TURNS))  # (hits, turns)
+KO_TURNS = 3  # P(KO within 1, 2, 3 turns) are returned as features
+SUB_CHUNK = 1 << 15  # rows computed together (bounds the (rows, 16, 16) roll grids)
+_EPS = np.float32(0.01)  # variance floor: integer sums, continuity-corrected
+_ROLLS32 = np.arange(ROLL_MIN, ROLL_MAX + 1, dtype=np.float32)
+_K_PMF = np.zeros(6)
+for _k, _share in HITS_2_TO_5:
+    _K_PMF[_k] = _share
+
+
+@dataclass
+class Race:
+    """Per configuration (all (n,)): A's and B's analytic win probabilities (they sum to 1 up to
+    rounding) and each side's P(KO of the other within 1..KO_TURNS turns), (n, KO_TURNS)."""
+
+    a_wins: np.ndarray
+    b_wins: np.ndarray
+    a_ko: np.ndarray
+    b_ko: np.ndarray
+
+
+@dataclass
+class _Side:
+    """One side attacking: per-turn landing probability, the landed use and the race inputs."""
+
+    land: np.ndarray  # (n,) P(a damaging use lands this turn)
+    hp: np.ndarray  # (n,) HP to take (recoil/drain folded in)
+    mean: np.ndarray  # (n,) mean damage of a landed use
+    var: np.ndarray  # (n,) its variance
+    low: np.ndarray  # (n,) least damage of a landed use (> 0), for the horizon
+    expected: np.ndarray  # (n,) expected damage per turn (for the tie-break)
+    g12: np.ndarray  # (n, 2) P(KO | 1 and 2 landed uses), exact where known
+    bucket: np.ndarray  # (n, 4) moments per hit: m1, v1 (no crit), m2, v2 (crit)
+    crit: np.ndarray  # (n,) crit chance per hit; -1 = no crit structure (mixtures, multi-hit)
+    half_uses: np.ndarray  # (n,) uses a half-HP move needs, 0 = not such a move
+
+
+def _rolls(side: SideMoves, rows: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, 16) damage of one hit at each roll, without and with a crit (fixed: the amount).
+
+    float32 is exact here: damages are integers far below 2**24 and a floor never lands within
+    float32's error of an integer."""
+    base = side.base_damage[rows, slot].astype(np.float32)[:, None]
+    stab = side.stab[rows, slot][:, None]
+    eff = side.effectiveness[rows, slot].astype(np.float32)[:, None]
+    plain = roll_damage(base, stab, eff, False, _ROLLS32[None])
+    crit = roll_damage(np.floor(base * np.float32(1.5)), stab, eff, False, _ROLLS32[None])
+    fixed = side.fixed[rows, slot].astype(np.float32)[:, None]
+    return np.where(fixed >= 0, fixed, plain), np.where(fixed >= 0, fixed, crit)
+
+
+def _slot_moments(dex: Pokedex, side: SideMoves, moves: np.ndarray, used: np.ndarray):
+    """Per slot (n, 4), for the slots `used` (else 0): mean and variance of a landed use, and
+    its least damage; plus the (cells, 16) rolls of those slots and each slot's cell (-1)."""
+    rows, slot = np.nonzero(used)
+    plain, crit = _rolls(side, rows, slot)
+    c = (side.crit_chance[rows, slot] * (side.fixed[rows, slot] < 0))[:, None]
+    mean_hit = ((1 - c) * plain.mean(1, keepdims=True) + c * crit.mean(1, keepdims=True))[:, 0]
+    square = (1 - c[:, 0]) * (plain**2).mean(1) + c[:, 0] * (crit**2).mean(1)
+    var_hit = square - mean_hit**2
+    index = np.where(moves >= 0, moves, 0)[rows, slot]
+    lo, hi = dex.move_min_hits[index], dex.move_max_hits[index]
+    k_mean = np.where(lo == hi, lo, 3.1)
+    k_var = np.where(lo == hi, 0.0, 1.09)
+    out = [np.zeros(moves.shape) for _ in range(3)]
+    out[0][rows, slot] = k_mean * mean_hit
+    out[1][rows, slot] = np.maximum(k_mean * var_hit + k_var * mean_hit**2, 0.0)
+    out[2][rows, slot] = plain[:, 0] * lo
+    cell = np.full(moves.shape, -1)
+    cell[rows, slot] = np.arange(len(rows))
+    return (*out, plain, crit, cell)
+
+
+def _single_g12(plain: np.ndarray, crit: np.ndarray, c: np.ndarray, hp: np.ndarray) -> np.ndarray:
+    """(k, 2) exact P(KO) after one and two landed single-hit uses (crits and rolls exact)."""
+    hp = hp[:, None]
+    one = (1 - c) * (plain >= hp).mean(1) + c * (crit >= hp).mean(1)
+
+    def pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # rolls sorted: decide the sure rows
+        low, high = x[:, 0] + y[:, 0], x[:, -1] + y[:, -1]
+        out = (low >= hp[:, 0]).astype(np.float64)
+        open_ = np.flatnonzero((low < hp[:, 0]) & (high >= hp[:, 0]))
+        if open_.size:
+            grid = x[open_, :, None] + y[open_, None, :]
+            out[open_] = (grid >= hp[open_, :, None]).mean((1, 2))
+        return out
+
+    two = (1 - c) ** 2 * pair(plain, plain) + 2 * c * (1 - c) * pair(plain, crit)
+    two += c**2 * pair(crit, crit)
+    return np.column_stack([one, two])
+
+
+def _multi_g12(plain, crit, c, lo, hi, hp) -> np.ndarray:
+    """(k, 2) P(KO) after one and two landed multi-hit uses: hit counts exact, rolls normal."""
+    k_pmf = np.where((lo == hi)[:, None], np.eye(6)[np.minimum(lo, 5)], _K_PMF[None])
+    mean_hit = ((1 - c[:, None]) * plain + c[:, None] * crit).mean(1)
+    var_hit = ((1 - c[:, None]) * plain**2 + c[:, None] * crit**2).mean(1) - mean_hit**2
+    two_pmf = np.zeros((len(lo), 11))
+    for k in range(6):
+        two_pmf[:, k : k + 6] += k_pmf[:, k : k + 1] * k_pmf
+    out = []
+    for pmf in (k_pmf, two_pmf):
+        hits = np.arange(pmf.shape[1])[None]
+        z = (hits * mean_hit[:, None] - hp[:, None] + 0.5) / np.sqrt(hits * var_hit[:, None] + _EPS)
+        out.append((pmf * np.where(hits > 0, ndtr(z), 0.0)).sum(1))
+    return np.column_stack(out)
+
+
+@dataclass
+class _Policy:
+    """What a side's policy does per turn, before the race: weights, landing, a landed use."""
+
+    weight: np.ndarray  # (n, 4) P(slot is chosen)
+    share: np.ndarray  # (n, 4) P(slot | a use landed)
+    land: np.ndarray  # (n,)
+    mean_s: np.ndarray  # (n, 4) per slot: mean, variance and least damage of a landed use
+    var_s: np.ndarray
+    low_s: np.ndarray
+    mean: np.ndarray  # (n,) mean damage of a landed use (the policy's mixture)
+    drain: np.ndarray  # (n,) share of the damage dealt healed, given a use landed
+    recoil: np.ndarray  # (n,) share of the damage dealt lost
+    struggle: np.ndarray  # (n,) HP lost per turn whatever happens (Struggle)
+    plain: np.ndarray  # (cells, 16) rolls of the slots in use, without and with a crit
+    crit: np.ndarray
+    cell: np.ndarray  # (n, 4) each slot's row in plain/crit, -1 when unused
+
+
+def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, own_hp) -> _Policy:
+    n = len(best)
+    valid = moves >= 0
+    hurts = valid & (side.effectiveness > 0)
+    weight = np.where(random_policy[:, None], valid / np.maximum(side.count, 1)[:, None], 0.0)
+    weight[np.arange(n), best] += np.where(random_policy, 0.0, 1.0)
+    acc = np.where(hurts, side.accuracy, 0.0)
+    land = (weight * acc).sum(1)
+    mean_s, var_s, low_s, plain, crit, cell = _slot_moments(dex, side, moves, weight > 0)
+    share = weight * acc / np.maximum(land, 1e-12)[:, None]  # which move, given one landed
+    index = np.where(valid, moves, 0)
+    drain, recoil = dex.move_drain[index], dex.move_recoil[index]
+    struggle = dex.move_struggle_recoil[index] * np.maximum((2 * own_hp[:, None] + 4) // 8, 1)
+    return _Policy(
+        weight=weight, share=share, land=land, mean_s=mean_s, var_s=var_s, low_s=low_s,
+        mean=(share * mean_s).sum(1), drain=(share * drain[..., 0] / drain[..., 1]).sum(1),
+        recoil=(share * recoil[..., 0] / recoil[..., 1]).sum(1),
+        struggle=(weight * struggle).sum(1), plain=plain, crit=crit, cell=cell,
+    )  # fmt: skip
+
+
+def _hp_to_take(me: _Policy, other: _Policy, hp: np.ndarray, my_hp: np.ndarray, first):
+    """The defender's HP with its own drain and recoil folded in (expected values).
+
+    The defender heals (drain) or loses (recoil) a share of what it deals per landed use: a
+    rate against my damage per turn, over its actions before my KO, capped as the games cap
+    them (it deals at most my HP in all, its last blow's recoil comes too late to matter, a heal
+    restores only what it has lost)."""
+    expected = me.land * me.mean
+    dealt_rate = other.land * np.minimum(other.mean, my_hp)
+    heal_rate = np.minimum(other.drain * dealt_rate, 0.95 * expected)
+    # My turns to KO it: whole blows, slowed by its heals (its recoil is what we estimate).
+    blows_needed = np.ceil(hp / np.maximum(me.mean, 1e-9))
+    turns = (
+        blows_needed / np.maximum(me.land, 1e-9) * expected / np.maximum(expected - heal_rate, 1e-9)
+    )
+    uses = np.clip(turns - first, 0.0, MAX_TURNS)  # the defender's actions before my KO
+    # What it deals before its last blow (that blow's heal or recoil comes too late to matter).
+    blows = np.ceil(my_hp / np.maximum(other.mean, 1e-9)) - 1
+    before_last = np.minimum(np.minimum(other.mean, my_hp) * np.maximum(blows, 0), my_hp)
+    heal = np.minimum(heal_rate * uses, other.drain * before_last)
+    heal = np.minimum(heal, me.mean * np.maximum(blows_needed - 1, 0))  # only what it lost
+    recoil = np.minimum(other.recoil * dealt_rate * uses, other.recoil * before_last)
+    cost = recoil + other.struggle * uses
+    return np.where(expected > 0, np.maximum(hp + heal - cost, 1.0), hp)
+
+
+def _side(dex: Pokedex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff):
+    n = len(best)
+    rows = np.arange(n)
+    valid = moves >= 0
+    share, mean_s, var_s = p.share, p.mean_s, p.var_s
+    mean = p.mean
+    var = np.maximum((share * (var_s + mean_s**2)).sum(1) - mean**2, 0.0)
+    low = np.where(share > 0, p.low_s, np.inf).min(1)
+    expected = p.land * mean
+    cells = p.cell[rows, best]
+    plain, crit = p.plain[cells], p.crit[cells]
+    c = np.where(side.fixed[rows, best] >= 0, 0.0, side.crit_chance[rows, best])
+    move = np.where(valid[rows, best], moves[rows, best], 0)
+    lo, hi = dex.move_min_hits[move], dex.move_max_hits[move]
+    g12 = np.zeros((n, 2))
+    single = ~random_policy & (hi == 1)
+    multi = ~random_policy & (hi > 1)
+    if single.any():
+        g12[single] = _single_g12(plain[single], crit[single], c[single], hp_eff[single])
+    if multi.any():
+        g12[multi] = _multi_g12(
+            plain[multi], crit[multi], c[multi], lo[multi], hi[multi], hp_eff[multi]
+        )
+    mixed = random_policy
+    if mixed.any():  # a mixture of the moveset: normal per slot for one use, then moments
+        z = (mean_s[mixed] - hp_eff[mixed, None] + 0.5) / np.sqrt(var_s[mixed] + _EPS)
+        g12[mixed, 0] = (share[mixed] * ndtr(z)).sum(1)
+        z2 = (2 * mean[mixed] - hp_eff[mixed] + 0.5) / np.sqrt(2 * var[mixed] + _EPS)
+        g12[mixed, 1] = np.maximum(ndtr(z2), g12[mixed, 0])
+    bucket = np.column_stack([plain.mean(1), plain.var(1), crit.mean(1), crit.var(1)])
+    half = dex.move_half_hp[move] & ~random_policy
+    half_uses = np.where(half, np.ceil(np.log2(np.maximum(hp_eff, 1))) + 1, 0)
+    return _Side(
+        land=p.land, hp=hp_eff, mean=mean, var=var, low=low, expected=expected, g12=g12,
+        bucket=bucket, crit=np.where(single, c, -1.0), half_uses=half_uses,
+    )  # fmt: skip
+
+
+def _g(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
+    """(k, hits) P(KO | h landed uses), h = 1..hits, nondecreasing."""
+    g = np.empty((len(rows), hits))
+    g[:, 0] = s.g12[rows, 0]
+    g[:, 1:] = s.g12[rows, 1, None]  # a sure KO in two uses stays sure
+    half = s.half_uses[rows]
+    open_ = np.flatnonzero((s.g12[rows, 1] < 1.0) & (half == 0) & (s.land[rows] > 0))
+    if open_.size and hits > 2:  # h uses of at least `low` each are a sure KO from hp/low on
+        sure_from = np.ceil(s.hp[rows[open_]] / np.maximum(s.low[rows[open_]], 1e-9))
+        short = sure_from <= 6
+        for part, width in ((open_[short], min(6, hits)), (open_[~short], hits)):
+            if part.size and width > 2:
+                g[part, 2:width] = _g_long(s, rows[part], width)
+                g[part, width:] = 1.0
+    h = np.arange(1, hits + 1)[None, :]
+    g = np.where(half[:, None] > 0, (h >= half[:, None]).astype(np.float64), g)
+    g = np.where(s.land[rows, None] > 0, g, 0.0)
+    return np.maximum.accumulate(np.clip(g, 0.0, 1.0), axis=1).astype(np.float32)
+
+
+def _g_long(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
+    """(k, hits − 2) P(KO | h landed uses) for h = 3..hits: normal sums of rolls; single-hit
+    moves condition on 0, 1, 2 and 3+ crits among the h uses."""
+    h = np.arange(3, hits + 1, dtype=np.float32)[None, :]
+    hp = s.hp[rows, None].astype(np.float32)
+    mean, var = s.mean[rows, None].astype(np.float32), s.var[rows, None].astype(np.float32)
+    z = (h * mean - hp + 0.5) / np.sqrt(h * var + _EPS)
+    g = ndtr(z)
+    c = s.crit[rows]
+    r = np.flatnonzero(c >= 0)
+    if r.size == 0:
+        return g
+    cc = np.minimum(c[r, None], 1 - 1e-6).astype(np.float32)
+    m1, v1, m2, v2 = (s.bucket[rows[r], i, None].astype(np.float32) for i in range(4))
+    p0 = (1 - cc) ** h
+    p1 = h * cc * (1 - cc) ** (h - 1)
+    p2 = h * (h - 1) / 2 * cc**2 * (1 - cc) ** (h - 2)
+    p_3 = np.clip(1 - p0 - p1 - p2, 0.0, 1.0)
+    k3 = np.where(p_3 > 1e-12, (h * cc - p1 - 2 * p2) / np.fmax(p_3, 1e-12), 3.0)
+    k3 = np.clip(k3, 3.0, h)
+    total = np.zeros_like(p0)
+    for share, k in ((p0, 0.0), (p1, 1.0), (p2, 2.0), (p_3, k3)):
+        mean = (h - k) * m1 + k * m2
+        var = (h - k) * v1 + k * v2 + _EPS
+        total += share * ndtr((mean - hp[r] + 0.5) / np.sqrt(var))
+    g[r] = total
+    return g
+
+
+def _ko_cdf(s: _Side, rows: np.ndarray, hits: int, turns: int) -> np.ndarray:
+    """(k, turns) P(KO within t turns), t = 1..turns: landed uses binomial, built turn by turn."""
+    g = _g(s, rows, hits)
+    cdf = np.empty((len(rows), turns), dtype=np.float32)
+    sure = s.land[rows] >= 1.0  # every use lands: the t-th turn is the t-th use
+    cdf[sure] = g[sure][:, np.minimum(np.arange(turns), hits - 1)]
+    miss = np.flatnonzero(~sure)
+    if miss.size == 0:
+        return cdf
+    g = g[miss]
+    a = s.land[rows[miss], None].astype(np.float32)
+    pmf = np.zeros((miss.size, hits + 1), dtype=np.float32)
+    pmf[:, 0] = 1.0
+    for t in range(turns):
+        landed = pmf * a
+        pmf *= 1 - a
+        pmf[:, 1:] += landed[:, :-1]
+        pmf[:, hits] += landed[:, hits]  # the last bucket absorbs (G is flat beyond it)
+        cdf[miss, t] = np.einsum("ij,ij->i", pmf[:, 1:], g)
+    return cdf
+
+
+def _first(my_weight, me: SideMoves, other_weight, other: SideMoves, my_speed, other_speed):
+    """P(my move goes first): priorities averaged over both policies, then Speed, then a coin."""
+    faster = np.where(my_speed > other_speed, 1.0, np.where(my_speed < other_speed, 0.0, 0.5))
+    mine, theirs = me.priority[:, :, None], other.priority[:, None, :]
+    order = np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, faster[:, None, None]))
+    return np.einsum("ij,ik,ijk->i", my_weight, other_weight, order)
+
+
+def _tie(me: _Side, other: _Side, my_speed, other_speed) -> np.ndarray:
+    """P(I win the tie-break): HP fraction (who hurts more per turn), then Speed, then a coin."""
+    faster = np.where(my_speed > other_speed, 1.0, np.where(my_speed < other_speed, 0.0, 0.5))
+    mine, theirs = me.expected / other.hp, other.expected / me.hp
+    return np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, faster))
+
+
+def _tier(a: _Side, b: _Side) -> np.ndarray:
+    """Per row, the index of the smallest horizon (hits, turns) that settles the race."""
+    need = []
+    for s in (a, b):
+        hits = np.ceil(s.hp / np.maximum(s.low, 1e-9))
+        hits = np.where(s.half_uses > 0, s.half_uses, hits)
+        turns = np.where(s.land > 0, hits / np.maximum(s.land, 1e-9) * 1.3 + 3, np.inf)
+        need.append((hits, turns))
+    fast_a = need[0][1] <= need[1][1]
+    hits = np.where(fast_a, need[0][0], need[1][0])
+    turns = np.minimum(need[0][1], need[1][1])
+    tier = np.full(len(hits), len(TIERS) - 1)
+    for i in range(len(TIERS) - 2, -1, -1):
+        tier = np.where((hits <= TIERS[i][0]) & (turns <= TIERS[i][1]), i, tier)
+    return tier
+
+
+def race(dex: Pokedex, batch: BattleArrays, tables: BattleTables) -> Race:
+    """The analytic race of every configuration of `batch` (its `build_tables` in `tables`).
+
+    Returns a Race of float32 arrays; a_wins(A, B) == b_wins(B, A) bitwise for the swapped batch.
+    """
+    out = Race(*(np.empty(len(batch), np.float32) for _ in range(2)),
+               *(np.empty((len(batch), KO_TURNS), np.float32) for _ in range(2)))  # fmt: skip
+    for start in range(0, len(batch), SUB_CHUNK):
+        rows = slice(start, min(start + SUB_CHUNK, len(batch)))
+        _race_chunk(dex, batch.take(rows), _take_tables(tables, rows), out, rows)
+    return out
+
+
+def _take_tables(tables: BattleTables, rows: slice) -> BattleTables:
+    def cut(obj):
+        if isinstance(obj, np.ndarray):
+            return obj[rows]
+        return type(obj)(**{k: cut(v) for k, v in obj.__dict__.items()})
+
+    return cut(tables)
+
+
+def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: slice) -> None:
+    pol_a = _policy(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, tb.hp_a)
+    pol_b = _policy(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, tb.hp_b)
+    first_a = _first(pol_a.weight, tb.side_a, pol_b.weight, tb.side_b, tb.speed_a, tb.speed_b)
+    first_b = _first(pol_b.weight, tb.side_b, pol_a.weight, tb.side_a, tb.speed_b, tb.speed_a)
+    hp_b = _hp_to_take(pol_a, pol_b, tb.hp_b, tb.hp_a, first_a)
+    hp_a = _hp_to_take(pol_b, pol_a, tb.hp_a, tb.hp_b, first_b)
+    # Once more with the other side's folded HP: how many blows each really needs.
+    hp_b, hp_a = (_hp_to_take(pol_a, pol_b, tb.hp_b, hp_a, first_a),
+                  _hp_to_take(pol_b, pol_a, tb.hp_a, hp_b, first_b))  # fmt: skip
+    a = _side(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, pol_a, hp_b)
+    b = _side(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, pol_b, hp_a)
+    pi_a, pi_b = first_a, first_b
+    tie_a = _tie(a, b, tb.speed_a, tb.speed_b)
+    tie_b = _tie(b, a, tb.speed_b, tb.speed_a)
+    win, lose = np.empty(len(batch)), np.empty(len(batch))
+    ko_a, ko_b = np.empty((len(batch), KO_TURNS)), np.empty((len(batch), KO_TURNS))
+    tier = np.maximum(_tier(a, b), _tier(b, a))  # the same horizon for (A, B) and (B, A)
+    for i, (hits, turns) in enumerate(TIERS):
+        r = np.flatnonzero(tier == i)
+        if r.size == 0:
+            continue
+        fa, fb = _ko_cdf(a, r, hits, turns), _ko_cdf(b, r, hits, turns)
+        ko_a[r], ko_b[r] = fa[:, :KO_TURNS], fb[:, :KO_TURNS]
+        zero = np.zeros((len(r), 1), np.float32)
+        da = np.diff(fa, axis=1, prepend=zero)
+        db = np.diff(fb, axis=1, prepend=zero)
+        both = (da * db).sum(1, dtype=np.float64)
+        win[r] = (da * (1 - fb)).sum(1, dtype=np.float64) + both * pi_a[r]
+        lose[r] = (db * (1 - fa)).sum(1, dtype=np.float64) + both * pi_b[r]
+    rest = np.clip(1 - (win + lose), 0.0, 1.0)
+    out.a_wins[rows] = win + rest * tie_a
+    out.b_wins[rows] = lose + rest * tie_b
+    out.a_ko[rows], out.b_ko[rows] = ko_a, ko_b
