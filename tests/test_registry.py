@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import subprocess
@@ -649,3 +650,24 @@ def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):
     assert version_number == 3 and model_bundle[1].version == 3
     assert list(df["version"]) == [3, 2, 1] and df.loc[0, "stage"] == "Production"
     assert tracker.current_version("battle_winner_predictor") == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [(None, "FINISHED"), (ValueError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")],
+)
+def test_run_logger_ends_the_run_by_how_the_block_ended(store, model_name, raised, status):
+    """FINISHED when the block completes, FAILED on an error, KILLED on an interrupt (Cancel)."""
+    from core.registry import Registry
+
+    settings = Settings(**{**store.__dict__, "experiment_name": f"exp_{model_name}"})
+    reg = Registry(settings)
+    run_id = None
+    with pytest.raises(type(raised)) if raised else contextlib.nullcontext():
+        with reg.run("lifecycle") as run:
+            run_id = run.run_id
+            run.log_metrics({"x": 1.0})
+            if raised:
+                raise raised
+    client = MLflowTracker(settings=settings).client
+    assert client.get_run(run_id).info.status == status

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 class RunLogger:
-    """One MLflow run. As a context manager it ends FAILED on any exception, FINISHED otherwise.
+    """One MLflow run. As a context manager it ends KILLED on an interrupt (KeyboardInterrupt),
+    FAILED on any other exception, FINISHED otherwise.
 
     Usage: `with RunLogger(store, "train_v3") as run: run.log_metrics({...}); run.register(...)`.
     Every method raises RegistryError (StoreError for a store fault) when the store fails.
@@ -67,10 +68,12 @@ class RunLogger:
         if kind is None:
             self.end("FINISHED")
             return
+        # An interrupt (Ctrl-C, or a job's Cancel) is KILLED in MLflow's words; an error FAILED.
+        status = "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED"
         try:
-            self.end("FAILED")
+            self.end(status)
         except RegistryError:
-            logger.warning("could not mark run %s FAILED", self.run_id)
+            logger.warning("could not mark run %s %s", self.run_id, status)
 
     def active(self) -> str:
         """The run id, else RegistryError("no active run")."""
