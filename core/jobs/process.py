@@ -163,7 +163,7 @@ def _signal(pid: int | None, signum: int, group: bool) -> None:
 
 
 def close_job_runs(job: Relay, started_ms: int, status: str) -> int:
-    """Mark the job's MLflow runs still open (or FAILED by the interrupt) `status`; count them.
+    """Mark the job's MLflow runs still open `status`; count them.
 
     A run is the job's when it started after the job, in the job's experiment, with the job's
     model_type and version_label tags (one training at a time runs from the dashboard).
@@ -171,25 +171,10 @@ def close_job_runs(job: Relay, started_ms: int, status: str) -> int:
     if not getattr(job.config, "use_mlflow", True):
         return 0
     try:
-        from core.registry import MLflowTracker
+        from core.registry import Registry
 
-        tracker = MLflowTracker(settings=job.settings)
-        runs = tracker.client.search_runs(
-            [tracker.experiment_id], filter_string=f"attributes.start_time >= {started_ms}"
-        )
-        closed = 0
-        for run in runs:
-            tags = run.data.tags
-            if tags.get("model_type") != job.config.model_type:
-                continue
-            if tags.get("version_label", "") != job.config.version_label:
-                continue
-            if run.info.status not in ("RUNNING", "FAILED"):
-                continue
-            # TODO(registry): a Registry method to end a given run would keep the client there.
-            tracker.client.set_terminated(run.info.run_id, status=status)
-            closed += 1
-        return closed
+        tags = {"model_type": job.config.model_type, "version_label": job.config.version_label}
+        return Registry(job.settings).end_open_runs(started_ms, tags, status)
     except Exception:  # noqa: BLE001 - the job's outcome stands; the run stays as it was
         logger.exception("could not mark the cancelled training's run %s", status)
         return 0

@@ -12,7 +12,7 @@ from core.registry.audit import AuditEntry, EarlierHolder
 from core.registry.checks import clean_text, parse_version, validate_model_name
 from core.registry.errors import NotRegisteredError
 from core.registry.promotion import ANY, PromotionResult
-from core.registry.runs import RunLogger, register_run
+from core.registry.runs import RunLogger, end_open_runs, register_run
 from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS, Store, translate
 from core.registry.versions import METRIC_COLUMNS, VersionInfo
 
@@ -64,6 +64,12 @@ class Registry:
     def run(self, run_name: str, tags: dict | None = None) -> RunLogger:
         """A RunLogger for a new run (use it as a context manager)."""
         return RunLogger(self.store, run_name, tags)
+
+    def end_open_runs(
+        self, started_after_ms: int, tags: dict[str, str], status: str = "KILLED"
+    ) -> int:
+        """Mark the runs left open by a cancelled or killed process `status` (see runs.py)."""
+        return end_open_runs(self.store, started_after_ms, tags, status)
 
     def register(self, run_id: str, model_name: str, description: str = "") -> int:
         """Register a run's uploaded model folder as a new version; return its number."""

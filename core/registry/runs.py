@@ -224,3 +224,30 @@ def _create_version(client, name: str, source: str, run_id: str, tags: dict, des
             logger.info("version creation failed (%s); retrying", error)
             time.sleep(0.1 * (attempt + 1) * random.uniform(0.5, 1.5))  # noqa: S311
     raise AssertionError("unreachable")
+
+
+def end_open_runs(
+    store: Store, started_after_ms: int, tags: dict[str, str], status: str = "KILLED"
+) -> int:
+    """Mark `status` the experiment's runs started after `started_after_ms` (epoch ms) that carry
+    every tag of `tags` and are still RUNNING; return how many.
+
+    Used when a training process was cancelled or killed before it could end its own run.
+    Raises RegistryError when the store fails.
+    """
+    from mlflow.entities import ViewType
+
+    with translate("close the cancelled runs", store.settings):
+        runs = store.client.search_runs(
+            [store.experiment_id],
+            filter_string=f"attributes.start_time >= {int(started_after_ms)}",
+            run_view_type=ViewType.ACTIVE_ONLY,
+        )
+        closed = 0
+        for run in runs:
+            if any(run.data.tags.get(key, "") != value for key, value in tags.items()):
+                continue
+            if run.info.status == "RUNNING":
+                store.client.set_terminated(run.info.run_id, status=status)
+                closed += 1
+    return closed
