@@ -248,3 +248,38 @@ def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str) -> N
         finally:
             browser.close()
     assert (DOCS / "screenshot-home-dark.png").stat().st_size > 20_000
+
+
+def test_aliases_and_a_batch_upload_and_download_in_a_real_browser(
+    dashboard: str, browser_page, tmp_path: Path
+) -> None:
+    """Type an alias in the real select box's filter; upload a CSV, download the answers."""
+    page = browser_page
+    page.goto(f"{dashboard}/predict")
+    settle(page)
+    choose(page, "Pokémon A", "Alolan Raichu")  # the browser's own filter finds the alias
+    choose(page, "Pokémon B", "Mega Charizard X")
+    page.get_by_text("#026 Raichu-Alola", exact=True).first.wait_for()  # A's card
+    page.get_by_text("#006 Charizard-Mega-X", exact=True).first.wait_for()  # B's card
+
+    upload = tmp_path / "matchups.csv"
+    upload.write_text(
+        "pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b\n"
+        "Venusaur,Dragonite,,,,\nMr. Mime,Farfetch'd,30,70,,\nPikachuu,Onix,,,,\n"
+        "\"=cmd|' /C calc'!A0\",Onix,,,,\n",
+        encoding="utf-8",
+    )
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_text(re.compile(r"2 of 4 rows answered by")).wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_text(re.compile(r"2 row\(s\) could not be answered")).wait_for()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download the answers (CSV)").click()
+    saved = tmp_path / "answers.csv"
+    download_info.value.save_as(str(saved))
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("row,pokemon_a,pokemon_b,level_a,level_b,moves_a,moves_b,p_a_wins")
+    assert lines[1].startswith("1,Venusaur,Dragonite,50,50,")
+    assert lines[2].startswith("2,Mr. Mime,Farfetch’d,30,70,")
+    assert "Closest matches: Pikachu" in lines[3]
+    assert lines[4].startswith("4,'=cmd|")  # neutralised for spreadsheets

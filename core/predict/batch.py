@@ -256,7 +256,9 @@ def _distinct(arrays: battle.BattleArrays) -> tuple[battle.BattleArrays, np.ndar
     return distinct, inverse.reshape(-1)
 
 
-def _answer_table(dex: Pokedex, rows: list[_Resolved], arrays, p_a_wins) -> pd.DataFrame:
+def _answer_table(
+    dex: Pokedex, rows: list[_Resolved], arrays: battle.BattleArrays, p_a_wins: np.ndarray
+) -> pd.DataFrame:
     """The answers as a DataFrame with ANSWER_COLUMNS (names from the roster, never the input)."""
     ids = np.array(dex.pokemon_ids, dtype=object)
     names = np.array([dex.pokemon[pid].name for pid in dex.pokemon_ids], dtype=object)
