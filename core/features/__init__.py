@@ -186,7 +186,7 @@ def _write_features(
 
 
 def feature_matrix(
-    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 16
 ) -> np.ndarray:
     """Features as a float32 array of shape (n, len(FEATURE_COLUMNS)), column-major, no pandas.
 
@@ -204,7 +204,7 @@ def feature_matrix(
 
 
 def build_features(
-    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 18
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 16
 ) -> pd.DataFrame:
     """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
     matrix = feature_matrix(configs, dex, chunk)

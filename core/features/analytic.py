@@ -29,7 +29,7 @@ from core.pokedex import HITS_2_TO_5, Pokedex
 
 TIERS: tuple[tuple[int, int], ...] = ((16, 24), (48, 64), (MAX_TURNS, MAX_TURNS))  # (hits, turns)
 KO_TURNS = 3  # P(KO within 1, 2, 3 turns) are returned as features
-SUB_CHUNK = 1 << 15  # rows computed together (bounds the (rows, 16, 16) roll grids)
+SUB_CHUNK = 1 << 13  # rows computed together (bounds the temporaries: ~30 MB)
 _EPS = np.float32(0.01)  # variance floor: integer sums, continuity-corrected
 _ROLLS32 = np.arange(ROLL_MIN, ROLL_MAX + 1, dtype=np.float32)
 _K_PMF = np.zeros(6)

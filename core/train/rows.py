@@ -31,25 +31,26 @@ def weighted_rows(
     summing to 2·len(battles) at most: each battle once, plus its mirror when it has one).
     """
     battles = np.asarray(battles)
+    table = features.table.to_numpy(np.float32)  # the stored block itself (no copy)
     if features.index is None:  # one row per battle: nothing to share
-        table = features.table.to_numpy(np.float32)[battles]
-        labels = winner[battles].astype(np.float64)
-        wins, total = labels, np.ones(len(battles))
+        used = battles
+        wins, total = winner[battles].astype(np.float64), np.ones(len(battles))
     else:
-        config = features.index[battles]
-        used, inverse = np.unique(config, return_inverse=True)
+        used, inverse = np.unique(features.index[battles], return_inverse=True)
         wins = np.bincount(inverse, weights=winner[battles], minlength=len(used))
         total = np.bincount(inverse, minlength=len(used)).astype(np.float64)
-        table = features.table.to_numpy(np.float32)[used]
-    mixed = np.flatnonzero(table[:, _RANDOM_A] != table[:, _RANDOM_B])
-    if mixed.size:
-        table = np.concatenate([table, mirror_rows(table[mixed])])
-        wins = np.concatenate([wins, total[mixed] - wins[mixed]])
-        total = np.concatenate([total, total[mixed]])
+    mixed = np.flatnonzero(table[used, _RANDOM_A] != table[used, _RANDOM_B])
+    # Rows: the configurations, then the mirrors of the mixed ones (labels swapped).
+    source = np.concatenate([used, used[mixed]])
+    wins = np.concatenate([wins, total[mixed] - wins[mixed]])
+    total = np.concatenate([total, total[mixed]])
     losses = total - wins
     won, lost = np.flatnonzero(wins > 0), np.flatnonzero(losses > 0)
-    rows = np.concatenate([won, lost])
+    picks = np.concatenate([won, lost])
     y = np.concatenate([np.ones(won.size, np.uint8), np.zeros(lost.size, np.uint8)])
     weight = np.concatenate([wins[won], losses[lost]]).astype(np.float32)
-    X = pd.DataFrame(table[rows], columns=FEATURE_COLUMNS, copy=False)
-    return X, y, weight
+    matrix = np.take(table, source[picks], axis=0)  # the one copy of the training rows
+    mirrored = np.flatnonzero(picks >= len(used))
+    if mirrored.size:
+        matrix[mirrored] = mirror_rows(matrix[mirrored])
+    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False), y, weight
