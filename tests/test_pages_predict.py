@@ -11,6 +11,7 @@ import csv
 import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -178,10 +179,20 @@ def test_heat_map_takes_twenty_pokemon_and_downloads_as_csv(honest):
     app.multiselect(key="predict_group").set_value(group).run()
     assert not app.exception
     assert app.get("download_button"), "the heat map has a download"
-    from app.charts import short_labels
+    from app.charts import matchup_heatmap, short_labels
 
     labels = short_labels([load_pokedex().get(pid).name for pid in group])
     assert len(set(labels)) == 20 and max(map(len, labels)) <= 12
+    # Readable at 390 px: a 20-wide matrix gets the whole width (colour bar underneath), each
+    # cell holds a two-digit number, and the fonts stay at 9 px or more.
+    dex = load_pokedex()
+    assert app.session_state["predict_memory"]["predict_group"] == group  # remembered
+    frame = pd.DataFrame(0.5, index=group, columns=group)
+    figure = matchup_heatmap(frame, {pid: dex.get(pid).name for pid in group})
+    heat = figure.data[0]
+    assert heat.colorbar.orientation == "h" and heat.textfont.size >= 9
+    assert all(len(cell) <= 3 for row in heat.text for cell in row)
+    assert figure.layout.xaxis.tickfont.size >= 9 and figure.layout.yaxis.tickfont.size >= 9
 
 
 def batch_upload(app: AppTest, name: str, data: bytes) -> AppTest:
