@@ -219,9 +219,9 @@ def why(prediction: Prediction, explanation: Explanation) -> None:
         f"Each bar is one reason's push on the model's score, in {unit}: right for "
         f"{prediction.name_a}, left for {prediction.name_b}. Zero is the model's base rate "
         f"(P({prediction.name_a} wins) = {explanation.base_rate:.0%} before it looks at the "
-        "matchup). The served answer also reads the matchup with the sides swapped, so the bars "
-        "give each reason's direction and weight, not an exact sum. A reason that is the same "
-        "for both Pokémon is one bar."
+        "matchup: the answer reads the matchup both ways, so neither side starts ahead); the "
+        "pushes add up to the answer's lead over even. A reason that is the same for both "
+        "Pokémon is one bar."
     )
 
 

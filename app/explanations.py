@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.features import FEATURE_COLUMNS
+from core.features import FEATURE_COLUMNS, mirror_rows
 from core.predict import Prediction, ServedModel
 from core.predict.answers import resolve
 
@@ -34,7 +34,8 @@ class Reason:
 @dataclass(frozen=True)
 class Explanation:
     """`reasons` (largest |contribution| first), `unit` ("log-odds" or "probability") and
-    `base_rate`: P(A wins) the model gives before it looks at the matchup (what 0 means)."""
+    `base_rate`: P(A wins) the model gives before it looks at the matchup, what 0 means (½: the
+    served answer is antisymmetric, so the model's own bias cancels)."""
 
     reasons: tuple[Reason, ...]
     unit: str
@@ -44,22 +45,22 @@ class Explanation:
 def _side_what(rest: str, value: float, other: str) -> str | None:
     """What one side's feature says, without its subject ('needs 3 hits to KO Onix')."""
     if rest == "level":
-        return f"level {value:g}"
+        return f"is level {value:g}"
     if rest.startswith("stat_"):
-        return f"{STAT_WORDS.get(rest[5:], rest[5:])} {value:.0f}"
+        return f"has {STAT_WORDS.get(rest[5:], rest[5:])} {value:.0f}"
     if rest.startswith("type_"):
         kind = rest[5:].capitalize()
-        return f"{kind}-type" if value >= 0.5 else f"not {kind}-type"
+        return f"is {kind}-type" if value >= 0.5 else f"is not {kind}-type"
     phrases = {
-        "move_power": f"best move has power {value:g}",
-        "move_effectiveness": f"best move is ×{value:g} effective on {other}",
-        "move_stab": f"best move gets a same-type bonus ×{value:g}",
-        "move_physical": "best move is physical" if value >= 0.5 else "best move is special",
-        "move_accuracy": f"best move hits {value:.0f}% of the time",
-        "move_priority": f"best move has priority {value:+g}",
+        "move_power": f"'s best move has power {value:g}",
+        "move_effectiveness": f"'s best move is ×{value:g} effective on {other}",
+        "move_stab": f"'s best move gets a same-type bonus ×{value:g}",
+        "move_physical": "'s best move is " + ("physical" if value >= 0.5 else "special"),
+        "move_accuracy": f"'s best move hits {value:.0f}% of the time",
+        "move_priority": f"'s best move has priority {value:+g}",
         "moves_known": f"knows {value:.0f} damaging move(s)",
         "random_policy": "picks moves at random" if value >= 0.5 else "always picks its best move",
-        "best_effectiveness": f"most effective move is ×{value:g} on {other}",
+        "best_effectiveness": f"'s most effective move is ×{value:g} on {other}",
         "expected_damage_share": f"takes {value:.0%} of {other}'s HP per turn",
         "hits_to_ko_low_roll": f"needs {value:g} hits to KO {other} on low rolls",
         "hits_to_ko_high_roll": f"needs {value:g} hits to KO {other} on high rolls",
@@ -72,6 +73,19 @@ def _side_what(rest: str, value: float, other: str) -> str | None:
         turns = rest.removeprefix("ko_within_")
         return f"KOs {other} within {turns} turn(s) with probability {value:.0%}"
     return None
+
+
+def _sentence(who: str, what: str) -> str:
+    """'Dragonite' + "'s best move ..." or 'Dragonite' + 'is level 50'."""
+    return f"{who}{what}" if what.startswith("'s ") else f"{who} {what}"
+
+
+def _without_verb(what: str) -> str:
+    """'is level 50' -> 'level 50', "'s best move ..." -> 'best move ...' (after 'Both A and B:')."""
+    for start in ("'s ", "is ", "has "):
+        if what.startswith(start):
+            return what.removeprefix(start)
+    return what
 
 
 def _ratio(mine: float, theirs: float) -> str:
@@ -131,13 +145,15 @@ def reasons_from(
             value_a, value_b = values[f"a_{rest}"], values[f"b_{rest}"]
             total = contributions[feature] + contributions[partner]
             if value_a == value_b:
-                what = _side_what(rest, value_a, "the other") or f"{rest.replace('_', ' ')}"
-                label = f"Both {name_a} and {name_b}: {what}"
+                what = _side_what(rest, value_a, "the other") or rest.replace("_", " ")
+                label = f"Both {name_a} and {name_b}: {_without_verb(what)}"
                 reasons.append(Reason(label, total, f"a_{rest}+b_{rest}"))
                 continue
             for who, other, name in ((name_a, name_b, f"a_{rest}"), (name_b, name_a, f"b_{rest}")):
                 what = _side_what(rest, values[name], other)
-                label = f"{who} {what}" if what else _fallback(name, name_a, name_b, values[name])
+                label = (
+                    _sentence(who, what) if what else _fallback(name, name_a, name_b, values[name])
+                )
                 reasons.append(Reason(label, contributions[name], name))
             continue
         done.add(feature)
@@ -148,19 +164,35 @@ def reasons_from(
     return reasons
 
 
+def _swapped(feature: str) -> str:
+    """The column that holds the same fact in the mirrored row (B vs A): a_x <-> b_x."""
+    side, _, rest = feature.partition("_")
+    partner = f"{'b' if side == 'a' else 'a'}_{rest}" if side in ("a", "b") else feature
+    return partner if partner in FEATURE_COLUMNS else feature
+
+
 def explain_prediction(
     served: ServedModel, prediction: Prediction, top: int = TOP_REASONS
 ) -> Explanation:
-    """The `top` reasons for `prediction` under `served` (the model that answered it)."""
+    """The `top` reasons for `prediction` under `served` (the model that answered it).
+
+    The served answer reads the matchup both ways (q = ½ + (f(A,B) − f(B,A)) / 2), so each
+    reason's push is half its contribution to f(A,B) minus half that of the same fact to f(B,A):
+    the model's own base rate cancels, zero means even, and the pushes add up to the served
+    score exactly for a random forest (in log-odds, the two margins' half-difference, for XGBoost).
+    """
     _, row = resolve(
         served.roster, prediction.pokemon_a, prediction.pokemon_b, prediction.level_a,
         prediction.level_b, tuple(prediction.moves_a), tuple(prediction.moves_b),
     )  # fmt: skip
-    table = served.bundle.contributions(served.scorer.frame(row[:1])).iloc[0]
-    bias = float(table.pop("bias"))
+    both = np.concatenate([row[:1], mirror_rows(row[:1])])
+    tables = served.bundle.contributions(served.scorer.frame(both))
+    direct, mirrored = (tables.iloc[i].drop("bias") for i in (0, 1))
     values = dict(zip(FEATURE_COLUMNS, np.asarray(row[0], dtype=np.float64).tolist(), strict=True))
-    contributions = {str(name): float(value) for name, value in table.items()}
-    log_odds = served.model_type == "xgboost"
-    base_rate = 1.0 / (1.0 + math.exp(-bias)) if log_odds else bias
+    contributions = {
+        str(name): (float(direct[name]) - float(mirrored.get(_swapped(str(name)), 0.0))) / 2
+        for name in direct.index
+    }
+    unit = "log-odds" if served.model_type == "xgboost" else "probability"
     reasons = reasons_from(values, contributions, prediction.name_a, prediction.name_b)
-    return Explanation(tuple(reasons[:top]), "log-odds" if log_odds else "probability", base_rate)
+    return Explanation(tuple(reasons[:top]), unit, 0.5)

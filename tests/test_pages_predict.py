@@ -170,7 +170,7 @@ def test_same_valued_features_are_one_bar_and_labels_are_sentences():
     }
     assert reasons["Dragonite's best move does 2.1× more of Venusaur's HP per turn"] == 0.5
     assert reasons["Both Dragonite and Venusaur: level 50"] == 0.0  # not +0.3 and -0.3
-    assert reasons["Dragonite Speed 100"] == 0.2 and reasons["Venusaur Speed 80"] == 0.1
+    assert reasons["Dragonite has Speed 100"] == 0.2 and reasons["Venusaur has Speed 80"] == 0.1
 
 
 def test_heat_map_takes_twenty_pokemon_and_downloads_as_csv(honest):
