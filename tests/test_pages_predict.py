@@ -256,3 +256,23 @@ def test_the_downloaded_batch_is_formula_safe(honest):
         c for line in csv.reader(io.StringIO(write_batch_csv(served.table).decode())) for c in line
     ]
     assert "'@SUM(1+1)" in cells and not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+
+
+def test_the_reasons_explain_the_served_answer(honest_models):
+    """Their sum has the sign of the served lead over ½ (XGBoost: half the margins' difference),
+    and a mirror match has no reason at all: the model's own bias cancels."""
+    from app.explanations import explain_prediction
+    from core.predict import PredictionModel
+
+    model = PredictionModel(Settings(use_registry=False, models_dir=honest_models))
+    served = model.get_model()
+    for a, b in [("mewtwo", "magikarp"), ("slowpoke", "jolteon"), ("onix", "onix")]:
+        prediction = model.predict_winner(a, b)
+        explanation = explain_prediction(served, prediction, top=1000)
+        total = sum(reason.contribution for reason in explanation.reasons)
+        lead = prediction.p_a_wins - 0.5
+        assert explanation.base_rate == 0.5
+        if a == b:
+            assert lead == 0 and all(r.contribution == 0 for r in explanation.reasons)
+        else:
+            assert lead != 0 and total * lead > 0, (a, b, total, lead)
