@@ -28,7 +28,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from core import artifacts, battle, registry
 from core.config import PROJECT_ROOT, Settings
-from core.features import FEATURE_COLUMNS
+from core.features import FEATURE_COLUMNS, mirror_rows
 from core.pokedex import PokedexError, load_pokedex
 from core.predict import (
     Contribution,
@@ -526,8 +526,15 @@ def test_fast_scorer_matches_the_bundle(tmp_path, model_type):
     assert scorer.is_fast == (model_type == "xgboost")
     rows = np.random.default_rng(1).normal(size=(50, len(FEATURE_COLUMNS))).astype(np.float32)
     expected = bundle.predict_proba(pd.DataFrame(rows, columns=FEATURE_COLUMNS))
-    np.testing.assert_allclose(scorer.predict_proba(rows), expected, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(scorer.predict_proba(rows[:1]), expected[:1], rtol=1e-6, atol=1e-7)
+    # The model's own probability: the fast path gives the bundle's answer.
+    np.testing.assert_allclose(scorer.model_probability(rows), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        scorer.model_probability(rows[:1]), expected[:1], rtol=1e-6, atol=1e-7
+    )
+    # The served probability is its antisymmetric form (issue 13): ½ + (f(x) − f(mirror(x)))/2.
+    mirrored = bundle.predict_proba(pd.DataFrame(mirror_rows(rows), columns=FEATURE_COLUMNS))
+    served = 0.5 + (expected - mirrored) / 2
+    np.testing.assert_allclose(scorer.predict_proba(rows), served, rtol=1e-6, atol=1e-7)
 
 
 def test_fast_scorer_follows_the_model_column_order(tmp_path):
@@ -540,18 +547,20 @@ def test_fast_scorer_follows_the_model_column_order(tmp_path):
     bundle = artifacts.load_model_dir(tmp_path / "m")
     rows = rng.normal(size=(20, len(FEATURE_COLUMNS))).astype(np.float32)
     expected = bundle.predict_proba(pd.DataFrame(rows, columns=FEATURE_COLUMNS))
-    np.testing.assert_allclose(RowScorer(bundle).predict_proba(rows), expected, rtol=1e-6)
+    np.testing.assert_allclose(RowScorer(bundle).model_probability(rows), expected, rtol=1e-6)
 
 
 def test_contributions_explain_the_margin(local_model):
     prediction = local_model.predict_winner("Mewtwo", "Magikarp", explain=True)
     bundle = local_model.served.bundle
     from core import features
+    from core.predict.scoring import served_probability
 
     dex = load_pokedex()
     matchup = battle.resolve_matchup("Mewtwo", "Magikarp", dex=dex)
     X = features.build_features(matchup.to_frame(), dex)
-    assert bundle.predict_proba(X)[0] == pytest.approx(prediction.p_a_wins)
+    # The answer is the antisymmetric form of the model's probability (issue 13).
+    assert served_probability(bundle, X)[0] == pytest.approx(prediction.p_a_wins)
     full = bundle.contributions(X).iloc[0]
     top = prediction.contributions[0]
     assert full.drop("bias").abs().max() == pytest.approx(abs(top.contribution))
