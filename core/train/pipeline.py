@@ -6,6 +6,7 @@ messages, the Train page formats its own).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -25,7 +26,7 @@ from core.evaluate import Evaluation, FeatureRows, evaluate_model
 from core.features import FEATURE_COLUMNS
 from core.train.config import TrainConfig
 from core.train.hyperparameters import TrainingError, grid_combinations
-from core.train.publish import Publication, publish_model
+from core.train.publish import Publication, log_and_register, open_run, promote_and_export
 from core.train.rows import weighted_rows
 
 logger = logging.getLogger(__name__)
@@ -200,28 +201,38 @@ def _evaluate(
     )  # fmt: skip
 
 
-def _publish_or_export(
-    config: TrainConfig, settings: Settings, tracker: Any, estimator: Any, metadata: dict,
-    watch: _Stopwatch, report: dict | None = None,
-) -> tuple[Publication | None, str | None]:  # fmt: skip
-    """Write the model folder, then publish it (MLflow) or install it as the local fallback."""
-    with tempfile.TemporaryDirectory(prefix="predictiondex-model-") as scratch:
-        model_dir = Path(scratch) / "model"
-        manifest_sha = artifacts.write_model_dir(
-            estimator, config.model_type, {**metadata, "feature_columns": FEATURE_COLUMNS},
-            model_dir,
-        )  # fmt: skip
-        if tracker is not None:
-            publication = publish_model(
-                tracker, config, settings, metadata, model_dir, manifest_sha, watch, report
-            )
-            return publication, publication.exported_to
-        exported = None
-        if config.export_local:
-            artifacts.install_local_model(model_dir, settings.models_dir, None, None)
-            exported = str(settings.models_dir)
-        watch.lap("export")
-        return None, exported
+def _write_model(config: TrainConfig, estimator: Any, metadata: dict, folder: Path) -> str:
+    """The model folder (safe formats, manifest last); its manifest sha256."""
+    return artifacts.write_model_dir(
+        estimator, config.model_type, {**metadata, "feature_columns": FEATURE_COLUMNS}, folder
+    )
+
+
+def _train(
+    config: TrainConfig, data: BattleDataset | None, watch: _Stopwatch
+) -> tuple[Any, dict, Evaluation, dict]:
+    """Simulate (unless `data` is given), fit and evaluate: (estimator, params, evaluation,
+    metadata)."""
+    if data is None:
+        watch.report("simulate", f"simulating {config.n_battles:,} battles ({config.scenario})")
+        data = generate_dataset(
+            config.n_battles, config.seed, config.scenario, config.level, config.roster
+        )
+    watch.lap("simulate")
+    estimator, params, trials, features, split = _fit(config, data, watch)
+    watch.report("evaluate", "evaluating on held-out matchups and measuring the oracle")
+    evaluation = _evaluate(config, estimator, data, features, split)
+    watch.lap("evaluate")
+    metadata = {
+        "roster": config.roster,
+        "version_label": config.version_label,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": params,
+        "dataset": _dataset_params(config, data),
+        "metrics": evaluation.metrics(),
+        "grid_trials": trials,
+    }
+    return estimator, params, evaluation, metadata
 
 
 def train_model(
@@ -232,9 +243,11 @@ def train_model(
 ) -> TrainResult:
     """Simulate, build features, fit, evaluate, then log, register, promote and export.
 
-    `data` replaces the simulation (e.g. a parquet dataset). Raises TrainingError (too few
-    battles), DatasetError, and RegistryError when the tracking store fails (before any work
-    when it is unreachable: the store is connected first).
+    With MLflow, the run is opened before any work and holds everything up to the registration:
+    a Cancel (KeyboardInterrupt) ends it KILLED, an error FAILED. `data` replaces the simulation
+    (e.g. a parquet dataset). Raises TrainingError (too few battles), DatasetError, and
+    RegistryError when the tracking store fails (before any work when it is unreachable: the
+    store is connected first).
     """
     settings = settings or Settings.from_env()
     tracker = None
@@ -243,29 +256,30 @@ def train_model(
 
         tracker = MLflowTracker(settings=settings)
     watch = _Stopwatch(progress)
-    if data is None:
-        watch.report("simulate", f"simulating {config.n_battles:,} battles ({config.scenario})")
-        data = generate_dataset(
-            config.n_battles, config.seed, config.scenario, config.level, config.roster
-        )
-    watch.lap("simulate")
-    estimator, params, trials, features, split = _fit(config, data, watch)
-    watch.report("evaluate", "evaluating on held-out matchups and measuring the oracle")
-    evaluation = _evaluate(config, estimator, data, features, split)
-    metrics = evaluation.metrics()
-    watch.lap("evaluate")
-    metadata = {
-        "roster": config.roster,
-        "version_label": config.version_label,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "params": params,
-        "dataset": _dataset_params(config, data),
-        "metrics": metrics,
-        "grid_trials": trials,
-    }
-    publication, exported = _publish_or_export(
-        config, settings, tracker, estimator, metadata, watch, evaluation.report
-    )
+    run = open_run(tracker, config) if tracker is not None else contextlib.nullcontext()
+    publication, exported = None, None
+    with tempfile.TemporaryDirectory(prefix="predictiondex-model-") as scratch:
+        model_dir = Path(scratch) / "model"
+        with run:
+            estimator, params, evaluation, metadata = _train(config, data, watch)
+            manifest_sha = _write_model(config, estimator, metadata, model_dir)
+            if tracker is not None:
+                version = log_and_register(
+                    run, config, settings, metadata, model_dir, manifest_sha, watch,
+                    evaluation.report,
+                )  # fmt: skip
+                logged = (run.run_id, run.run_name)  # the run forgets its id once ended
+        if tracker is not None:
+            publication = promote_and_export(
+                tracker, logged, version, config, settings, metadata, model_dir, manifest_sha, watch
+            )
+            exported = publication.exported_to
+        else:
+            if config.export_local:
+                artifacts.install_local_model(model_dir, settings.models_dir, None, None)
+                exported = str(settings.models_dir)
+            watch.lap("export")
+    metrics = metadata["metrics"]
     return TrainResult(
         config.model_type, params, metrics, evaluation, publication, exported, watch.seconds
     )

@@ -10,7 +10,7 @@ The decision and its evidence go into the version's tags and the audit trail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -107,8 +107,7 @@ def challenge_production(
 
 
 def _promote(tracker, settings: Settings, decision: Promotion, reason: str, expected) -> Promotion:
-    from dataclasses import replace
-
+    """Move Production to the version; a lost race or a busy lock is a refused decision."""
     from core.registry import RegistryError
 
     try:
@@ -164,5 +163,13 @@ def _record(tracker, settings: Settings, decision: Promotion) -> Promotion:
     reason = decision.message
     if decision.evidence is None:
         reason = f"{reason}; test_accuracy {decision.accuracy:.4f}, policy {decision.policy}"
-    tracker.record_decision(settings.model_name, decision.version, reason=reason, user="training")
+    from core.registry import RegistryError
+
+    try:
+        tracker.record_decision(
+            settings.model_name, decision.version, reason=reason, user="training"
+        )
+    except RegistryError as error:
+        # Production did not move; the audit could not be written (e.g. a busy lock): say so.
+        return replace(decision, outcome="refused", detail=str(error))
     return decision

@@ -40,35 +40,41 @@ class Publication:
     exported_to: str | None = None
 
 
-def _log_and_register(
-    tracker: MLflowTracker, config: TrainConfig, settings: Settings, metadata: dict,
-    model_dir: Path, manifest_sha: str, watch: _Watch, report: dict | None = None,
-) -> tuple[str, str, int]:  # fmt: skip
-    """Log params, metrics and the model folder in one run, register it: (id, name, version).
+def open_run(tracker: MLflowTracker, config: TrainConfig) -> Any:
+    """The training's run, opened before any work so a cancelled training shows as KILLED.
 
-    Raises RegistryError when the store fails (the run then ends FAILED).
+    A RunLogger context: it ends KILLED on an interrupt (Cancel), FAILED on any error.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     run_name = f"train_{config.model_type}_{config.version_label or 'run'}_{stamp}"
-    watch.report("log", f"logging run {run_name} to MLflow")
-    dataset, metrics = metadata["dataset"], metadata["metrics"]
     tags = {"model_type": config.model_type, "version_label": config.version_label,
-            "data_hash": dataset["data_hash"], "scenario": config.scenario}  # fmt: skip
-    # RunLogger ends the run FAILED on any exception, FINISHED otherwise.
-    with tracker.run(run_name, tags) as run:
-        run_id = run.run_id
-        run.log_params({**metadata["params"], **{f"data_{k}": v for k, v in dataset.items()}})
-        run.log_params({"use_gridsearch": config.use_gridsearch, "grid_type": config.grid_type})
-        run.log_metrics(metrics)
-        run.log_model_dir(model_dir, manifest_sha)
-        if report:
-            _log_report(run, report)
-        watch.lap("log")
-        watch.report("register", f"registering a new version of {settings.model_name}")
-        description = f"{config.model_type} - Accuracy: {metrics['test_accuracy']:.4f}"
-        version = run.register(settings.model_name, description)
-        watch.lap("register")
-    return run_id, run_name, version
+            "scenario": config.scenario}  # fmt: skip
+    return tracker.run(run_name, tags)
+
+
+def log_and_register(
+    run: Any, config: TrainConfig, settings: Settings, metadata: dict,
+    model_dir: Path, manifest_sha: str, watch: _Watch, report: dict | None = None,
+) -> int:  # fmt: skip
+    """Log params, metrics and the model folder in the open run, register it: the version.
+
+    Raises RegistryError when the store fails (the run then ends FAILED).
+    """
+    watch.report("log", f"logging run {run.run_name} to MLflow")
+    dataset, metrics = metadata["dataset"], metadata["metrics"]
+    run.set_tags({"data_hash": dataset["data_hash"]})
+    run.log_params({**metadata["params"], **{f"data_{k}": v for k, v in dataset.items()}})
+    run.log_params({"use_gridsearch": config.use_gridsearch, "grid_type": config.grid_type})
+    run.log_metrics(metrics)
+    run.log_model_dir(model_dir, manifest_sha)
+    if report:
+        _log_report(run, report)
+    watch.lap("log")
+    watch.report("register", f"registering a new version of {settings.model_name}")
+    description = f"{config.model_type} - Accuracy: {metrics['test_accuracy']:.4f}"
+    version = run.register(settings.model_name, description)
+    watch.lap("register")
+    return version
 
 
 def _log_report(run: Any, report: dict) -> None:
@@ -82,18 +88,15 @@ def _log_report(run: Any, report: dict) -> None:
         run.log_files(write_report(report, Path(scratch)), EVALUATION_PATH)
 
 
-def publish_model(
-    tracker: Any, config: TrainConfig, settings: Settings, metadata: dict,
-    model_dir: Path, manifest_sha: str, watch: _Watch, report: dict | None = None,
+def promote_and_export(
+    tracker: Any, run: tuple[str, str], version: int, config: TrainConfig, settings: Settings,
+    metadata: dict, model_dir: Path, manifest_sha: str, watch: _Watch,
 ) -> Publication:  # fmt: skip
-    """Log (with the evaluation `report`), register, apply the promotion policy, export the promoted model as the fallback.
+    """After the run `(run_id, run_name)` has ended: apply the promotion policy to `version`,
+    export it if promoted.
 
-    Raises RegistryError when the store fails while logging or registering (the run then ends
-    FAILED); a refused promotion is a `Promotion` with outcome 'refused', not an error.
+    A refused promotion is a `Promotion` with outcome 'refused', not an error.
     """
-    run_id, run_name, version = _log_and_register(
-        tracker, config, settings, metadata, model_dir, manifest_sha, watch, report
-    )
     threshold = settings.promotion_threshold if config.threshold is None else config.threshold
     policy = config.promotion_policy or settings.promotion_policy
     accuracy = metadata["metrics"]["test_accuracy"]
@@ -114,4 +117,5 @@ def publish_model(
         artifacts.install_local_model(model_dir, settings.models_dir, settings.model_name, version)
         exported = str(settings.models_dir)
     watch.lap("export")
+    run_id, run_name = run
     return Publication(run_id, run_name, tracker.run_url(run_id), version, promotion, exported)
