@@ -12,6 +12,7 @@ API_HOST ?= 127.0.0.1
 # PredictionDex sends no usage data (MLflow would otherwise reach for the network).
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 # OpenMP threads (XGBoost's) sleep while they wait instead of spinning: under load a busy-waiting
 # fit took 46.6 s against 5.75 s with PASSIVE (issue 14), and it starves the dashboard.
 export OMP_WAIT_POLICY := PASSIVE
@@ -48,6 +49,7 @@ run: ensure-model
 	@setsid $(PY) -m core.config mlflow-ui --port $(MLFLOW_PORT) >.mlflow-ui.log 2>&1 & ui=$$!; \
 	trap 'kill -- -$$ui 2>/dev/null' EXIT INT TERM; \
 	echo "MLflow UI: http://localhost:$(MLFLOW_PORT) (log: .mlflow-ui.log)"; \
+	MLFLOW_UI_URL="$${MLFLOW_UI_URL:-http://localhost:$(MLFLOW_PORT)}" \
 	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
 
 ## make api: like make run, then the prediction API (FastAPI/uvicorn) on http://localhost:8000/docs.

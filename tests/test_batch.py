@@ -213,6 +213,10 @@ def test_the_cli_writes_the_answers_and_reports_the_refusals(model, tmp_path):
     done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: The file contains NUL bytes")
+    missing = tmp_path / "nowhere.csv"
+    done = run_cli("core.predict", ["batch", str(missing), "--out", str(out)], model.settings)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "cannot read" in done.stderr and "pokemon_a,pokemon_b" in done.stderr
 
 
 def test_duplicates_are_scored_once_and_answered_in_place(model):

@@ -35,7 +35,9 @@ def _split_moves(text: str | None) -> list[str] | None:
 def _predict_main(argv: list[str]) -> dict:
     parser = _Parser(
         prog="python -m core.predict",
-        description="Predict who wins a 1v1 battle with the Production model (or `export`).",
+        description="Predict who wins a 1v1 battle with the Production model. Also: "
+        "`python -m core.predict batch IN.csv --out OUT.csv` (many matchups from a CSV) and "
+        "`python -m core.predict export` (write the local fallback from the registry).",
     )
     parser.add_argument("--a", required=True, help="Pokémon A (forgiving: 'Mr. Mime', 'mr-mime')")
     parser.add_argument("--b", required=True, help="Pokémon B")
@@ -87,8 +89,14 @@ def _batch_main(argv: list[str]) -> dict:
     parser.add_argument("input", type=Path, help="the CSV to read (UTF-8, at most 2 MB)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the answers CSV")
     args = parser.parse_args(argv)
-    with args.input.open("rb") as handle:
-        data = handle.read(MAX_BATCH_BYTES + 1)  # enough to refuse an oversized file, no more
+    try:
+        with args.input.open("rb") as handle:
+            data = handle.read(MAX_BATCH_BYTES + 1)  # enough to refuse an oversized file
+    except OSError as error:
+        raise PredictionDexError(
+            f"cannot read {args.input} ({error.strerror or type(error).__name__}): give the "
+            "path of a CSV file whose header starts with pokemon_a,pokemon_b."
+        ) from None
     batch = predict_csv(PredictionModel(Settings.from_env()).get_model(), data)
     write_file_atomically(args.out, write_batch_csv(batch.table))
     refused = batch.refused
