@@ -55,6 +55,8 @@ def field_problems(errors: Sequence[dict[str, Any]], skip: Iterable[str] = ("bod
     problems: list[FieldProblem] = []
     for error in list(errors)[:20]:
         parts = [shown(part, 40) for part in error.get("loc", ()) if part not in skipped]
+        if error.get("type") == "json_invalid":
+            parts = []  # its location is a character offset in the body, not a field
         context = {key: shown(value, 20) for key, value in (error.get("ctx") or {}).items()}
         advice = _WHAT_TO_DO.get(str(error.get("type")), "fix this field")
         try:
@@ -78,6 +80,8 @@ def validation_body(errors: Sequence[dict[str, Any]]) -> ErrorBody:
     """The 422 body of a request that failed validation."""
     problems = field_problems(errors)
     names = ", ".join(p.field for p in problems[:5])
+    if any(error.get("type") == "json_invalid" for error in errors):
+        names = "the body is not valid JSON"
     return ErrorBody(
         kind="validation",
         message=f"invalid request: {names}",

@@ -188,3 +188,16 @@ def test_malformed_and_oversized_json_is_a_clear_4xx(api, raw):
         assert_clean_refusal(response, (400, 422))
         assert b"garbage" not in response.content
     assert api.get("/health").status_code == 200
+
+
+def test_cut_short_json_names_the_body_not_a_character_offset(api):
+    """A truncated body says it is not valid JSON, never 'invalid request: 13' (an offset)."""
+    response = api.post(
+        "/predict",
+        data=b'{"pokemon_a": "Pikachu"',
+        headers={**GOOD, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    error = assert_clean_refusal(response, (422,))
+    assert error["message"] == "invalid request: the body is not valid JSON"
+    assert [problem["field"] for problem in error["fields"]] == ["body"]
