@@ -101,12 +101,12 @@ def rate(dex, config, n=20_000, seed=0):
 
 
 def test_mirror_match_is_a_coin_flip(dex):
-    p = win_probability("gengar", "gengar", n=20_000, seed=1, dex=dex)["p_a_wins"]
+    p = win_probability("gengar", "gengar", n=20_000, seed=1, dex=dex).p_a_wins
     assert abs(p - 0.5) <= 0.02
 
 
 def test_mewtwo_crushes_magikarp(dex):
-    assert win_probability("mewtwo", "magikarp", n=20_000, seed=2, dex=dex)["p_a_wins"] >= 0.99
+    assert win_probability("mewtwo", "magikarp", n=20_000, seed=2, dex=dex).p_a_wins >= 0.99
 
 
 def test_priority_beats_speed(dex):
@@ -155,7 +155,7 @@ def test_struggle_when_no_damaging_move(dex):
     assert default_moveset(dex, "ditto", "pikachu") == ["struggle"]
     assert hit_damage("ditto", "magikarp", "struggle", dex=dex) == 21
     result = win_probability("ditto", "magikarp", n=2000, seed=0, dex=dex)
-    assert result["moves_a"] == ["struggle"] and result["p_a_wins"] == 0.0
+    assert result.moves_a == ["struggle"] and result.p_a_wins == 0.0
 
 
 def test_default_moveset_is_best_four_by_expected_damage(dex):

@@ -578,7 +578,7 @@ def test_given_moves_and_simulation(local_model):
     reference = battle.win_probability(
         "pikachu", "squirtle", moves_a=prediction.moves_a, moves_b=prediction.moves_b, n=300
     )
-    assert prediction.simulated_p_a_wins == reference["p_a_wins"]  # the same seeded battles
+    assert prediction.simulated_p_a_wins == reference.p_a_wins  # the same seeded battles
 
 
 def test_random_forest_model_predicts(settings_factory, tmp_path):

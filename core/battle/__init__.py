@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -290,6 +290,32 @@ def resolve_matchup(
     return Matchup(pokemon_a.id, pokemon_b.id, la, lb, chosen_a, chosen_b)
 
 
+@dataclass(frozen=True)
+class WinEstimate:
+    """A simulated estimate of one configuration's win probability.
+
+    Fields: pokemon_a, pokemon_b (Showdown ids), level_a, level_b, moves_a, moves_b (move ids),
+    policy_a, policy_b ("best" or "random"), n (battles simulated), seed, p_a_wins (share of the
+    n battles A won, 0..1; its standard error is at most 0.5/sqrt(n)).
+    """
+
+    pokemon_a: str
+    pokemon_b: str
+    level_a: int
+    level_b: int
+    moves_a: list[str]
+    moves_b: list[str]
+    policy_a: str
+    policy_b: str
+    n: int
+    seed: int
+    p_a_wins: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data (the CLI's output)."""
+        return asdict(self)
+
+
 def win_probability(
     a: str,
     b: str,
@@ -302,8 +328,12 @@ def win_probability(
     policy_a: Policy = "best",
     policy_b: Policy = "best",
     dex: Pokedex | None = None,
-) -> dict:
-    """Monte-Carlo P(A wins) over n seeded battles, with the resolved configuration."""
+) -> WinEstimate:
+    """Monte-Carlo P(A wins) over n seeded battles, with the resolved configuration.
+
+    Raises PokedexError for an unknown Pokémon or move, a bad level, n outside
+    1..MAX_SIMULATIONS, an unknown policy or a negative seed.
+    """
     dex = dex or load_pokedex()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SIMULATIONS:
         raise PokedexError(f"n must be a whole number from 1 to {MAX_SIMULATIONS:,}.")
@@ -314,19 +344,19 @@ def win_probability(
     matchup = resolve_matchup(a, b, level_a, level_b, moves_a, moves_b, dex)
     one = arrays_from_frame(matchup.to_frame(policy_a, policy_b), dex)
     winners = simulate_arrays(dex, one, seed, index=np.zeros(n, dtype=np.int64))
-    return {
-        "pokemon_a": matchup.pokemon_a,
-        "pokemon_b": matchup.pokemon_b,
-        "level_a": matchup.level_a,
-        "level_b": matchup.level_b,
-        "moves_a": matchup.moves_a,
-        "moves_b": matchup.moves_b,
-        "policy_a": policy_a,
-        "policy_b": policy_b,
-        "n": int(n),
-        "seed": int(seed),
-        "p_a_wins": float(winners.mean()),
-    }
+    return WinEstimate(
+        pokemon_a=matchup.pokemon_a,
+        pokemon_b=matchup.pokemon_b,
+        level_a=matchup.level_a,
+        level_b=matchup.level_b,
+        moves_a=list(matchup.moves_a),
+        moves_b=list(matchup.moves_b),
+        policy_a=policy_a,
+        policy_b=policy_b,
+        n=int(n),
+        seed=int(seed),
+        p_a_wins=float(winners.mean()),
+    )
 
 
 def _split_moves(text: str | None) -> list[str] | None:
@@ -367,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     except PokedexError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(result))
+    print(json.dumps(result.to_dict()))
     return 0
 
 
