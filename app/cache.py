@@ -101,6 +101,24 @@ def load_audit(settings: Settings) -> pd.DataFrame:
     return get_tracker(settings).audit_log(settings.model_name)
 
 
+@st.cache_data(ttl=REGISTRY_TTL_SECONDS, show_spinner=False)
+def load_studies(settings: Settings) -> pd.DataFrame:
+    """The newest hyperparameter searches (study parent runs), with a link to each run."""
+    tracker = get_tracker(settings)
+    rows = [
+        {
+            "study": run.study,
+            "status": run.status,
+            "started (UTC)": run.started.strftime("%Y-%m-%d %H:%M"),
+            "best value": run.best_value,
+            "registered version": run.registered_version,
+            "MLflow run": tracker.run_url(run.run_id),
+        }
+        for run in tracker.study_runs()
+    ]
+    return pd.DataFrame(rows)
+
+
 @st.cache_data(ttl=MATRIX_TTL_SECONDS, show_spinner=False, max_entries=64)
 def load_matchup_matrix(
     settings: Settings,
@@ -139,6 +157,7 @@ def clear_registry_caches(settings: Settings | None = None) -> None:
     """Forget the registry tables; with settings, make the serving model re-resolve its alias now."""
     load_versions.clear()
     load_audit.clear()
+    load_studies.clear()
     load_evaluation_report.clear()
     load_matchup_matrix.clear()
     if settings is not None:

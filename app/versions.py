@@ -208,3 +208,12 @@ def latest_change(audit: pd.DataFrame) -> str | None:
         f" by {plain(last['user'])} on {last['time']:%Y-%m-%d %H:%M} UTC: "
         f"{plain(last['reason'] or 'no reason given')}"
     )
+
+
+def holder_label(row: EarlierHolder) -> str:
+    """'v3 · promoted 2026-11-29 14:02 by ana: better log loss' (for the rollback picker)."""
+    when = row.promoted_at.strftime("%Y-%m-%d %H:%M")
+    who = f" by {row.promoted_by}" if row.promoted_by else ""
+    why = f": {row.reason}" if row.reason else ""
+    verb = {"promote": "promoted", "rollback": "restored"}.get(row.action, "held")
+    return f"v{row.version} · {verb} {when}{who}{why}"[:160]

@@ -85,11 +85,17 @@ if approver:
         on_click=ask, args=("promote",), disabled=selected == holder,
         kwargs={"version": selected, "stage": stage, "expected_current": holder},
     )  # fmt: skip
+    earlier = versions.earlier_holders(audit, "Production", production, set(labels))
+    target = right.selectbox(
+        "Roll back to…", [row.version for row in earlier], key="models_rollback_target",
+        format_func={row.version: versions.holder_label(row) for row in earlier}.get,
+        help="Every earlier Production version, newest first, with when and why it was promoted.",
+    ) if earlier else previous  # fmt: skip
     right.button(
-        f"Roll back Production to v{previous}" if previous else "Roll back Production",
-        key="models_rollback", on_click=ask, args=("rollback",), disabled=previous is None,
-        kwargs={"stage": "Production", "expected_current": production, "target": previous},
-        help="Returns Production to the version that held it before the current one.",
+        f"Roll back Production to v{target}" if target else "Roll back Production",
+        key="models_rollback", on_click=ask, args=("rollback",), disabled=target is None,
+        kwargs={"stage": "Production", "expected_current": production, "target": target},
+        help="Each rollback walks one step back through Production's history; undo = promote.",
     )  # fmt: skip
 else:
     st.info(auth.why_not_allowed(settings, "promote or roll back"), icon=":material/lock:")
@@ -107,3 +113,11 @@ else:
     if (audit["status"] == "ok").any():
         st.plotly_chart(charts.stage_timeline(audit), key="models_timeline_chart")
     st.dataframe(versions.audit_table(audit), hide_index=True, key="models_audit_table")
+
+studies = cache.load_studies(settings)
+if not studies.empty:
+    with st.expander(f"Hyperparameter searches ({len(studies)})", icon=":material/travel_explore:"):
+        st.dataframe(
+            studies, hide_index=True, key="models_studies_table",
+            column_config={"MLflow run": st.column_config.LinkColumn(display_text="open")},
+        )  # fmt: skip

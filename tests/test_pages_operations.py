@@ -205,3 +205,59 @@ def test_the_form_keeps_its_entries_across_pages(app_env: Settings) -> None:
     finally:
         job.cancel()
         assert job.wait(30)
+
+
+# --- rollback as history, and the searches on the Models page -------------------------------
+
+
+def test_roll_back_to_any_earlier_production_version_and_see_the_searches(
+    app_env: Settings, tmp_path: Path
+) -> None:
+    """The picker offers every earlier holder, newest first, named; the chosen one serves."""
+    from tests.tiny_models import write_tiny_model
+
+    tracker = MLflowTracker(settings=app_env)
+    name = app_env.model_name
+    sha = write_tiny_model(tmp_path / "model", seed=3)
+    with tracker.run("third", {"model_type": "xgboost", "version_label": "third"}) as run:
+        run.log_model_dir(tmp_path / "model", sha)
+        third = run.register(name)
+    with tracker.run("search_team", {"optuna.study": "team", "registered_version": str(third)}):
+        pass  # a study's parent run, as core.search leaves it
+    assert tracker.current_version(name) == 1
+    for version in (2, third):
+        tracker.promote_to_production(name, version, reason=f"history {version}", user="ana")
+
+    app = open_page("models")
+    picker = app.selectbox(key="models_rollback_target")
+    assert picker.options == [
+        f"v2 · promoted {_when(tracker, 2)} by ana: history 2",
+        f"v1 · promoted {_when(tracker, 1)} by training: {_reason(tracker, 1)}",
+    ]
+    picker.set_value(1).run()
+    app.button(key="models_rollback").click().run()
+    assert any(f"Roll back Production from v{third} to v1?" in t for t in texts(app.markdown))
+    _confirm(app, "back to the first")
+    assert not app.exception
+    assert tracker.current_version(name) == 1
+    last = tracker.audit_log(name).iloc[-1]
+    assert (last["action"], last["from_version"], last["to_version"]) == ("rollback", third, 1)
+    assert [run.study for run in tracker.study_runs()] == ["team"]
+    studies = next(frame.value for frame in app.dataframe if "study" in frame.value.columns)
+    assert studies["study"].tolist() == ["team"] and studies["registered version"].tolist() == [
+        third
+    ]
+    assert studies["MLflow run"].iloc[0].startswith(app_env.mlflow_ui_url.rstrip("/"))
+
+
+def _audit_row(tracker: MLflowTracker, version: int):
+    audit = tracker.audit_log(tracker.settings.model_name)
+    return audit[(audit["status"] == "ok") & (audit["to_version"] == version)].iloc[-1]
+
+
+def _when(tracker: MLflowTracker, version: int) -> str:
+    return _audit_row(tracker, version)["time"].strftime("%Y-%m-%d %H:%M")
+
+
+def _reason(tracker: MLflowTracker, version: int) -> str:
+    return _audit_row(tracker, version)["reason"]

@@ -47,7 +47,7 @@ from core.registry.errors import (
 )
 from core.registry.lock import promotion_lock
 from core.registry.promotion import ANY, PromotionResult
-from core.registry.runs import RunLogger
+from core.registry.runs import RunLogger, StudyRun
 from core.registry.store import (
     LOCK_STALE_SECONDS,
     LOCK_TIMEOUT_SECONDS,
@@ -90,6 +90,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailable",
     "RunLogger",
+    "StudyRun",
     "StoreError",
     "VersionInfo",
     "download_model_version",

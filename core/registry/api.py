@@ -12,7 +12,7 @@ from core.registry.audit import AuditEntry, EarlierHolder
 from core.registry.checks import clean_text, parse_version, validate_model_name
 from core.registry.errors import NotRegisteredError
 from core.registry.promotion import ANY, PromotionResult
-from core.registry.runs import RunLogger, end_open_runs, register_run
+from core.registry.runs import RunLogger, StudyRun, end_open_runs, register_run, study_runs
 from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS, Store, translate
 from core.registry.versions import METRIC_COLUMNS, VersionInfo
 
@@ -82,6 +82,10 @@ class Registry:
         with translate("set the description", self.settings):
             versions.get_version(self.client, name, number)
             self.client.update_model_version(name, str(number), description=text)
+
+    def study_runs(self, limit: int = 20) -> list[StudyRun]:
+        """The newest hyperparameter studies' parent runs (core.search), newest first."""
+        return study_runs(self.store, limit=limit)
 
     def run_url(self, run_id: str) -> str:
         """Where a person sees the run in the MLflow UI."""

@@ -7,6 +7,8 @@ import logging
 import random
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -251,3 +253,54 @@ def end_open_runs(
                 store.client.set_terminated(run.info.run_id, status=status)
                 closed += 1
     return closed
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """A hyperparameter study's parent run (core.search), as the Models page lists it.
+
+    Fields: study (name), run_id, status (RUNNING / FINISHED / FAILED / KILLED), started
+    (UTC), registered_version (the best trial's version, or None), promoted (its decision,
+    "True"/"False" or ""), best_value (the objective's best value, or None).
+    """
+
+    study: str
+    run_id: str
+    status: str
+    started: datetime
+    registered_version: int | None
+    promoted: str
+    best_value: float | None
+
+
+def study_runs(store: Store, study_tag: str = "optuna.study", limit: int = 20) -> list[StudyRun]:
+    """The newest study parent runs of the experiment (runs with `study_tag` and no parent).
+
+    Raises RegistryError when the store fails.
+    """
+    with translate("list the search studies", store.settings):
+        runs = store.client.search_runs(
+            [store.experiment_id],
+            filter_string=f"tags.`{study_tag}` != ''",
+            order_by=["attributes.start_time DESC"],
+            max_results=200,
+        )
+    rows = []
+    for run in runs:
+        tags = run.data.tags
+        if "mlflow.parentRunId" in tags:
+            continue  # a trial, not a study
+        version = tags.get("registered_version", "")
+        best = run.data.metrics.get("best_value")
+        rows.append(
+            StudyRun(
+                study=tags.get(study_tag, ""),
+                run_id=run.info.run_id,
+                status=run.info.status,
+                started=datetime.fromtimestamp((run.info.start_time or 0) / 1000, UTC),
+                registered_version=int(version) if version.isdigit() else None,
+                promoted=tags.get("promoted", ""),
+                best_value=None if best is None else float(best),
+            )
+        )
+    return rows[:limit]
