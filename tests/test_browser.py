@@ -71,7 +71,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         settings,
     )
     train_model(
-        TrainConfig(**SMALL, params={"max_depth": 4}, seed=11, threshold=0.0, version_label="v3"),
+        TrainConfig(
+            **SMALL,
+            params={"max_depth": 4},
+            seed=11,
+            threshold=0.0,
+            version_label="v3",
+            promotion_policy="threshold",  # promoted whatever v1 does: an audit trail to show
+        ),
         settings,
     )
     return settings
@@ -101,8 +108,12 @@ def dashboard(store: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser_page(dashboard: str):
-    """A chromium page (Debian's binary, headless, no network extras)."""
+def browser(dashboard: str):
+    """One headless chromium (Debian's binary, no network extras) for the module.
+
+    One Playwright for every test of the module: a second sync_playwright() inside the first one's
+    lifetime fails ("Sync API inside the asyncio loop").
+    """
     if not CHROMIUM.is_file():
         pytest.fail(
             "Debian's chromium is not installed: run `make system-deps` (apt-get install chromium)"
@@ -110,13 +121,20 @@ def browser_page(dashboard: str):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(60_000)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield page
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(browser):
+    """A page in light mode, shared by the module's tests."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    yield page
+    page.close()
 
 
 def settle(page) -> None:
@@ -163,11 +181,11 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
 
     page.goto(f"{dashboard}/train")
     settle(page)
-    page.get_by_label("Battles to simulate").fill(str(SMALL["n_battles"]))
+    page.get_by_label("Battles to simulate", exact=True).fill(str(SMALL["n_battles"]))
     page.get_by_text("Oracle measurement").click()
-    page.get_by_label("Test battles re-simulated").fill(str(SMALL["oracle_sample"]))
-    page.get_by_label("Replays per battle").fill(str(SMALL["oracle_replays"]))
-    page.get_by_label("Version label (optional)").fill("from the browser")
+    page.get_by_label("Test battles re-simulated", exact=True).fill(str(SMALL["oracle_sample"]))
+    page.get_by_label("Replays per battle", exact=True).fill(str(SMALL["oracle_replays"]))
+    page.get_by_label("Version label (optional)", exact=True).fill("from the browser")
     page.get_by_role("button", name="Train").click()
     # Nobody clicks: the progress fragment refreshes by itself until the result shows.
     page.get_by_text(re.compile(r"Registered as version \d+")).wait_for(timeout=180_000)
@@ -188,9 +206,16 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     cells.first.wait_for(state="attached")
     values = cells.all_text_contents()
     assert {"1", "2", "3", "4", "Production", "random_forest"} <= set(values)
-    choose(page, "Version", "v2 ·")
+    choose(page, "Version", 'v2 "forest"')
     page.get_by_text("v2 against Production").wait_for()
     screenshot(page, "models")
+    # Champion/challenger for two versions that are not Production: the verdict on fresh battles.
+    choose(page, "Compare with", 'v1 "v1"')
+    page.get_by_role("button", name="Compare v2 with v1 on fresh battles").click()
+    page.get_by_text("v2 against v1:").wait_for(timeout=180_000)
+    settle(page)
+    assert "McNemar" in page.locator("p", has_text="v2 against v1:").first.inner_text()
+    screenshot(page, "models-compare")
 
     page.goto(f"{dashboard}/predict")
     settle(page)
@@ -209,7 +234,7 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     settle(page)
     page.get_by_text("Registered versions").wait_for()
     screenshot(page, "home")
-    for name in ("home", "train", "models", "predict"):
+    for name in ("home", "train", "models", "models-compare", "predict"):
         assert (DOCS / f"screenshot-{name}.png").stat().st_size > 20_000
 
 
@@ -219,34 +244,30 @@ def _luminance(css_colour: str) -> float:
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
-def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str) -> None:
+def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str, browser) -> None:
     """A browser in dark mode gets the dark theme, the brand-red primary button; screenshot."""
-    from playwright.sync_api import sync_playwright
+    context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(dashboard)
+        settle(page)
+        page.get_by_text("Registered versions").wait_for()
+        page.locator(".js-plotly-plot .main-svg").first.wait_for()  # the chart is drawn
+        background = page.evaluate(
+            "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
+            ".backgroundColor"
+        )
+        assert _luminance(background) < 0.25, background
+        screenshot(page, "home-dark")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(dashboard)
-            settle(page)
-            page.get_by_text("Registered versions").wait_for()
-            page.locator(".js-plotly-plot .main-svg").first.wait_for()  # the chart is drawn
-            background = page.evaluate(
-                "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]'))"
-                ".backgroundColor"
-            )
-            assert _luminance(background) < 0.25, background
-            screenshot(page, "home-dark")
-
-            page.goto(f"{dashboard}/train")
-            settle(page)
-            button = page.get_by_test_id("stBaseButton-primaryFormSubmit").first
-            colour = button.evaluate("(element) => getComputedStyle(element).backgroundColor")
-            assert colour.replace(" ", "") == "rgb(227,53,13)", colour  # #E3350D
-        finally:
-            browser.close()
+        page.goto(f"{dashboard}/train")
+        settle(page)
+        button = page.get_by_test_id("stBaseButton-primaryFormSubmit").first
+        colour = button.evaluate("(element) => getComputedStyle(element).backgroundColor")
+        assert colour.replace(" ", "") == "rgb(227,53,13)", colour  # #E3350D
+    finally:
+        context.close()
     assert (DOCS / "screenshot-home-dark.png").stat().st_size > 20_000
 
 

@@ -34,7 +34,14 @@ def _refuse_bool(value: object) -> object:
     return value
 
 
-Whole = Annotated[int, BeforeValidator(_refuse_bool)]
+def _refuse_bool_and_float(value: object) -> object:
+    # lax mode would also read 1000.0 as 1000: a count is typed as a whole number, not a float.
+    if isinstance(value, float):
+        raise ValueError("is not a valid int: give a whole number, not a decimal number")
+    return _refuse_bool(value)
+
+
+Whole = Annotated[int, BeforeValidator(_refuse_bool_and_float)]
 Real = Annotated[float, BeforeValidator(_refuse_bool)]
 
 
@@ -225,7 +232,9 @@ def _one_error(item: dict[str, Any], model: type[BaseModel]) -> str:
     if kind in ("float_parsing", "float_type"):
         return f"{label}{name}={shown!r} is not a valid number: {ranges}."
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return f"{label}{name}={item['input']} is out of range: {ranges}."
+        value = str(item["input"])
+        value = value if len(value) <= 20 else f"{value[:12]}… ({len(value)} digits)"
+        return f"{label}{name}={value} is out of range: {ranges}."
     if kind == "literal_error":
         return f"{label}{name}={shown!r} is not valid: use {item['ctx']['expected']}."
     if kind == "string_too_long":

@@ -102,7 +102,9 @@ def parent(tmp_path_factory) -> Iterator[Worker]:
 @pytest.fixture
 def store(tmp_path, store_template):
     """An embedded store whose v1 holds Production; every training clears the threshold."""
-    settings = sqlite_settings(tmp_path, store_template, promotion_threshold=0.0)
+    settings = sqlite_settings(
+        tmp_path, store_template, promotion_threshold=0.0, promotion_policy="threshold"
+    )  # the seed's rule: every training reaches the promotion this test kills
     result = train_model(TrainConfig(seed=0, **TINY_TRAINING), settings)
     assert result.version == 1 and result.promoted
     return settings
@@ -283,7 +285,9 @@ def test_racing_promoters_after_a_crashed_promotion(store, parent, counts):
 
 
 def test_doctor_on_a_clean_store_and_on_planted_problems(tmp_path, store_template, counts):
-    settings = sqlite_settings(tmp_path, store_template, promotion_threshold=0.0)
+    settings = sqlite_settings(
+        tmp_path, store_template, promotion_threshold=0.0, promotion_policy="threshold"
+    )  # the seed's rule: every training reaches the promotion this test kills
     for seed in range(4):
         train_model(TrainConfig(seed=seed, **TINY_TRAINING), settings)
     tracker = MLflowTracker(settings=settings)
