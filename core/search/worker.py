@@ -19,7 +19,7 @@ from core.config import Settings
 from core.search.config import SearchError, check_study_name
 from core.search.data import load_search_data
 from core.search.objective import run_trial
-from core.search.storage import cache_dir, open_storage
+from core.search.storage import HEARTBEAT_SECONDS, cache_dir, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +134,31 @@ def run_worker(name: str, storage_url: str, settings: Settings) -> int:
     ran = 0
     try:
         wait_for_peers(study)
-        while budget_left(study):
-            study.optimize(objective, n_trials=1, catch=(Exception,))
-            ran += 1
+        while budget_left(study) or _wait_for_running_trials(study):
+            if budget_left(study):
+                study.optimize(objective, n_trials=1, catch=(Exception,))
+                ran += 1
     except KeyboardInterrupt:
         logger.warning("worker stopped by a signal after %d trials", ran)
     return ran
+
+
+def _wait_for_running_trials(study: Any) -> bool:
+    """The budget is spent counting trials still RUNNING elsewhere: wait one heartbeat for them.
+
+    True while such a trial runs (its worker may be dead: a stale one is failed after the grace
+    period, which gives the budget back), False when none runs or the deadline has passed.
+    """
+    import optuna
+
+    plan = StudyPlan.of(study)
+    if plan.deadline is not None and time.time() >= plan.deadline:
+        return False
+    if not any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
+        return False
+    optuna.storages.fail_stale_trials(study)
+    time.sleep(HEARTBEAT_SECONDS)
+    return True
 
 
 def wait_for_peers(study: Any) -> None:
