@@ -16,7 +16,7 @@ import os
 import sys
 import time
 
-from core.config import ConfigError, Settings, setup_logging
+from core.config import Settings, setup_logging
 from core.errors import PredictionDexError
 from core.jobs.estimate import calibrate, estimate_training, format_duration
 from core.jobs.queue import TRAINING_QUEUE, TrainingJob
@@ -43,13 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig, imported lazily
     from core.train import TrainConfig
+    from core.train.cli import parse_params
 
-    params = {}
-    for pair in args.param:
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise ConfigError(f"--param {pair[:40]!r} must look like KEY=VALUE.")
-        params[key.strip()] = float(value) if "." in value else int(value)
+    params = parse_params(args.param)
     return TrainConfig(
         model_type=args.model,
         params=params,

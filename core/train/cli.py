@@ -55,7 +55,8 @@ def result_lines(result: TrainResult) -> list[str]:
     return lines
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """`--param KEY=VALUE` pairs as {key: text}; TrainConfig converts and checks the values."""
     params: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configs(args: argparse.Namespace, data: BattleDataset | None) -> list[TrainConfig]:
     """One TrainConfig per model to train, validated now (TrainingError before any work)."""
     model_types = list(MODEL_TYPES) if args.model == "compare" else [args.model]
-    params = _parse_params(args.param)
+    params = parse_params(args.param)
     base = dict(
         n_battles=args.n_battles if data is None else len(data), seed=args.seed,
         scenario=args.scenario, level=parse_level(args.level), roster=args.roster,
