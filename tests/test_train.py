@@ -203,11 +203,12 @@ def test_cli_seed_messages_and_no_mlflow(tmp_path):
         "PREDICTIONDEX_ARTIFACTS_DIR": str(tmp_path / "mlartifacts"),
         "PREDICTIONDEX_MODELS_DIR": str(tmp_path / "models"),
     }
-    common = ["--n-battles", "3000", "--oracle-sample", "100", "--oracle-replays", "50"]
+    common = ["--n-battles", "3000", "--oracle-sample", "100", "--oracle-replays", "50",
+              "--promotion-battles", "1000"]  # fmt: skip
 
     def cli(*args):
         return subprocess.run(
-            [sys.executable, "-m", "core.train", *args, *common],
+            [sys.executable, "-m", "core.train", *common, *args],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 
@@ -224,6 +225,8 @@ def test_cli_seed_messages_and_no_mlflow(tmp_path):
     assert done.returncode == 2 or "is better: registering it" in done.stdout
     done = cli("--param", "max_depth=0")
     assert done.returncode == 2 and "max_depth=0 is out of range" in done.stderr
+    done = cli("--promotion-battles", "999")
+    assert done.returncode == 2 and "promotion_battles=999 is out of range" in done.stderr
 
 
 @pytest.mark.slow

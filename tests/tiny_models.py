@@ -23,10 +23,11 @@ TREES = 5
 TINY_TRAINING: dict[str, Any] = {
     "n_battles": 1500,
     "oracle_sample": 0,
+    "promotion_battles": 1000,  # the champion/challenger's fresh battles: the minimum
     "params": {"n_estimators": TREES, "max_depth": 3},
 }
 TINY_TRAINING_ARGS = [
-    "--n-battles", "1500", "--oracle-sample", "0",
+    "--n-battles", "1500", "--oracle-sample", "0", "--promotion-battles", "1000",
     "--param", f"n_estimators={TREES}", "--param", "max_depth=3",
 ]  # fmt: skip
 

@@ -88,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(register only); default: PREDICTIONDEX_PROMOTION_POLICY",
     )  # fmt: skip
     parser.add_argument("--data", type=Path, help="parquet dataset to read (train) or write")
-    for name in ("oracle_sample", "oracle_replays"):
+    for name in ("oracle_sample", "oracle_replays", "promotion_battles"):
         limits = field_limits(name)
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=limits.default,
-                            help=f"{limits.label}: {limits.low:g}..{limits.high:g}")  # fmt: skip
+                            help=f"{limits.label}: {limits.low:,.0f}..{limits.high:,.0f}")  # fmt: skip
     return parser
 
 
@@ -105,7 +105,7 @@ def _configs(args: argparse.Namespace, data: BattleDataset | None) -> list[Train
         use_gridsearch=args.use_gridsearch, grid_type=args.grid_type, version_label=args.version,
         threshold=args.threshold, oracle_sample=args.oracle_sample,
         oracle_replays=args.oracle_replays, use_mlflow=not args.no_mlflow,
-        promotion_policy=args.promotion_policy,
+        promotion_policy=args.promotion_policy, promotion_battles=args.promotion_battles,
     )  # fmt: skip
     return [
         TrainConfig(model_type=m, params=params if len(model_types) == 1 else {}, **base)
