@@ -127,7 +127,7 @@ def test_a_mixed_csv_answers_the_valid_rows_and_lists_the_invalid_ones(model):
     assert "level_a=0 is out of range" in refused[7]
     answered = batch.answered.set_index("row")
     assert answered.loc[2, "pokemon_a"] == "Raichu-Alola"
-    assert answered.loc[4, "moves_a"] == "thunderbolt; quickattack"
+    assert answered.loc[4, "moves_a"] == "Thunderbolt; Quick Attack"  # shown by name
     assert set(answered["model_version"]) == {"7"} and set(answered["source"]) == {"local"}
     assert answered["p_a_wins"].between(0, 1).all()
 

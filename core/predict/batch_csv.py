@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.errors import PredictionDexError
-from core.pokedex import PokedexError
+from core.pokedex import PokedexError, load_pokedex
 from core.predict.batch import (
     MAX_BATCH_ROWS,
     BatchResult,
@@ -206,9 +206,17 @@ def neutralise(value: object) -> object:
 
 
 def result_frame(
-    result: BatchResult, read_errors: list[RowError], given: list[MatchupInput]
+    result: BatchResult,
+    read_errors: list[RowError],
+    given: list[MatchupInput],
+    move_names: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Every row in input order: the answer (names from the roster) or the input and its reason."""
+    """Every row in input order: the answer (names from the roster) or the input and its reason.
+
+    `move_names` maps move ids to the names shown (Seismic Toss for seismictoss); ids are kept
+    for moves it lacks; an uploaded file may name moves either way.
+    """
+    shown = move_names or {}
     lines: dict[int, dict] = {}
     for entry in given:
         lines[entry.row] = {"pokemon_a": entry.pokemon_a, "pokemon_b": entry.pokemon_b}
@@ -223,8 +231,8 @@ def result_frame(
             "pokemon_b": name_b,
             "level_a": int(level_a),
             "level_b": int(level_b),
-            "moves_a": "; ".join(moves_a),
-            "moves_b": "; ".join(moves_b),
+            "moves_a": "; ".join(shown.get(move, move) for move in moves_a),
+            "moves_b": "; ".join(shown.get(move, move) for move in moves_b),
             "p_a_wins": round(float(p), 6),
             "winner": winner,
             "model_version": result.model_version,
@@ -253,4 +261,5 @@ def predict_csv(served: ServedModel, data: bytes) -> CsvBatch:
     """
     rows, read_errors = read_batch_csv(data)
     result = predict_batch(served, rows)
-    return CsvBatch(result, tuple(read_errors), result_frame(result, read_errors, rows))
+    names = {move_id: move.name for move_id, move in load_pokedex(served.roster).moves.items()}
+    return CsvBatch(result, tuple(read_errors), result_frame(result, read_errors, rows, names))
