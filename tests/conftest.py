@@ -4,6 +4,7 @@ session's template store (tests/stores.py) that store fixtures copy instead of m
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,19 @@ from tests.cli import is_isolated
 from tests.servers import MlflowServer, PostgresServer, running_mlflow_server, running_postgres
 from tests.servers import free_port as find_free_port
 from tests.stores import StoreTemplate, build_store_template, embedded_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_files_under_pytest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Temporary files of this process and of every child go under pytest's own temporary
+    folder (rotated by pytest), so a child killed on purpose (crash tests) leaves nothing in /tmp.
+    """
+    folder = tmp_path_factory.mktemp("tmpdir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR at the next gettempdir()
+        yield
+    tempfile.tempdir = None
 
 
 @pytest.fixture(autouse=True)
