@@ -239,7 +239,10 @@ def version_table(table: pd.DataFrame) -> None:
             "roc_auc": st.column_config.NumberColumn("ROC-AUC", format=number),
             "oracle_accuracy": st.column_config.NumberColumn("oracle acc.", format=number),
             "oracle_gap": st.column_config.NumberColumn(
-                "gap to oracle", format=number, help="oracle accuracy - test accuracy"
+                "gap to oracle",
+                format=number,
+                help="Excess error: how much less often the model is right than the oracle on "
+                "the same battles (paired, so never below 0; lower is better)",
             ),
             "model_type": "model",
             "created_at": st.column_config.DatetimeColumn(

@@ -41,7 +41,8 @@ with guard.errors_shown("read the registry"):
                 delta_color="off",
                 delta_arrow="off",
                 help="The best accuracy any model can reach on these random battles (measured "
-                "by re-simulating test battles); the model's distance to it is what is left to win.",
+                "by re-simulating test battles). Below it: the model's excess error on the same "
+                "battles (never below 0), what is left to win.",
             )
 
     if not table.empty:
