@@ -33,7 +33,8 @@ with guard.errors_shown("read the registry"):
             "Production", f"v{production}", row["model_type"], delta_color="off", delta_arrow="off"
         )
         columns[2].metric("Test accuracy", f"{row['accuracy']:.4f}")
-        if row["oracle_accuracy"] == row["oracle_accuracy"]:  # not NaN
+        oracle = row["oracle_accuracy"]
+        if oracle is not None and oracle == oracle:  # not missing: None (no version has it), NaN
             columns[3].metric(
                 "Oracle accuracy",
                 f"{row['oracle_accuracy']:.4f}",

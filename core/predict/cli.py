@@ -66,6 +66,7 @@ def _predict_main(argv: list[str]) -> dict:
         **prediction.to_dict(),
         "fallback_reason": status.fallback_reason,
         "fallback_kind": status.fallback.kind if status.fallback else None,
+        "fallback_store_fault": status.fallback.store_fault or None if status.fallback else None,
         "last_error": status.last_error,
     }
 

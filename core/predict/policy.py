@@ -33,7 +33,7 @@ from core.predict.sources import (
     Source,
     one_line,
 )
-from core.registry import NoModelError
+from core.registry import NoModelError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,15 @@ class FallbackReason:
     stage), "untrusted" (the stage's version failed verification), "unavailable" (the registry
     failed or overran its deadline), "cooldown" (skipped after a recent failure), "starting" (a
     fresh process answers from local while the registry loads: `load_local_first()`); `detail` —
-    one line for people; `stage` — the stage asked for (for "no_model").
+    one line for people; `stage` — the stage asked for (for "no_model"); `store_fault` — when
+    the tracking store itself failed, its StoreError kind ("locked", "corrupt", "read_only",
+    "disk_full", "schema", "unreachable"), else "".
     """
 
     kind: FallbackKind
     detail: str
     stage: str = ""
+    store_fault: str = ""
 
     def __str__(self) -> str:
         if self.kind == "no_model":
@@ -211,7 +214,8 @@ class PredictionModel:
         elif not force and self.breaker.is_open:
             wait = self.breaker.remaining()  # the cool-down of the last failure
             detail = str(self.fallback) if self.fallback else "the registry failed moments ago"
-            reason = FallbackReason("cooldown", detail)
+            fault = self.fallback.store_fault if self.fallback else ""
+            reason = FallbackReason("cooldown", detail, store_fault=fault)
         else:
             try:
                 served = self.registry.fetch(self._served)
@@ -224,7 +228,8 @@ class PredictionModel:
             except NoModelError as error:
                 reason = FallbackReason("no_model", error.detail, error.stage)
             except Exception as error:  # noqa: BLE001 - any registry failure means fallback
-                reason = FallbackReason("unavailable", one_line(error))
+                fault = error.kind if isinstance(error, StoreError) else ""
+                reason = FallbackReason("unavailable", one_line(error), store_fault=fault)
                 wait = self.breaker.trip()
             else:
                 self.breaker.reset()

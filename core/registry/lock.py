@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from core.registry.checks import LOCK_SUFFIX
 from core.registry.errors import RegistryError
-from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS, error_code
+from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS, error_code, fault_kind
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ def promotion_lock(
 
     Raises:
         RegistryError: another promotion held the lock for longer than `timeout`.
+        MlflowException: the store itself failed (full, read-only, corrupt): re-raised at once
+            for the caller's `translate()` to name, not retried as if the lock were held.
     """
     from mlflow.exceptions import MlflowException
 
@@ -49,6 +51,8 @@ def promotion_lock(
         except MlflowException as error:
             if error_code(error) == "RESOURCE_ALREADY_EXISTS":
                 _break_stale_lock(client, lock_name, stale_after)
+            elif fault_kind(error) not in (None, "locked"):
+                raise  # a full or read-only store will not take the lock by waiting
             else:
                 logger.debug("promotion lock attempt failed: %s", error)
             if time.monotonic() >= deadline:

@@ -25,6 +25,9 @@ from core.registry.errors import RegistryError, RegistryUnavailable, StoreError,
 
 logger = logging.getLogger(__name__)
 
+# MLflow logs every SQLAlchemy error at ERROR with its traceback before raising it; this module
+# turns each into one message, so that log would only put a traceback on a CLI's stderr.
+MLFLOW_DB_LOGGER = "mlflow.store.db.utils"
 SERVER_CHECK_TIMEOUT_SECONDS = 5.0
 # How long an operation waits for a SQLite store locked by another process before StoreError.
 SQLITE_PROBE_SECONDS = 2.0
@@ -89,6 +92,8 @@ class Store:
 def client(settings: Settings):
     """A MlflowClient on the settings' tracking and registry URI."""
     from mlflow import MlflowClient
+
+    logging.getLogger(MLFLOW_DB_LOGGER).setLevel(logging.CRITICAL)  # translate() reports them
 
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
@@ -155,6 +160,7 @@ def translate(action: str, settings: Settings) -> Iterator[None]:
 
 def _raise_translated(error: BaseException, action: str, where: str) -> None:
     kind = fault_kind(error)
+    logger.debug("could not %s at %s (%s)", action, where, kind, exc_info=error)
     if kind is not None:
         raise StoreError(kind, where, action) from error
     text = str(getattr(error, "message", error)).splitlines()
