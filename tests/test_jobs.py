@@ -6,20 +6,35 @@ MLflow store in tmp_path. Every wait polls against a deadline.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
-from core.config import Settings
-from core.jobs import JobQueue, TrainingJob, estimate_training, format_duration
+from core.config import PROJECT_ROOT, Settings
+from core.jobs import (
+    CANCEL_GRACE_SECONDS,
+    JobMessageError,
+    JobQueue,
+    JobResult,
+    TrainingJob,
+    estimate_training,
+    format_duration,
+)
+from core.jobs.messages import receive_event, send_event
 from core.jobs.process import close_job_runs
 from core.registry import MLflowTracker
-from core.registry.lock import lock_age
+from core.registry.lock import lock_age, promotion_lock
 from core.train import TrainConfig
+from tests.cli import child_env
 
 SMALL = {"n_battles": 3000, "oracle_sample": 100, "oracle_replays": 50}
 # A fit that lasts well over the cancel budget: thousands of deep trees on 20,000 battles.
@@ -206,3 +221,147 @@ def test_the_estimate_of_a_huge_training_reads_in_minutes() -> None:
     assert format_duration(seconds).endswith("min")
     assert format_duration(42) == "42 s"
     assert format_duration(2 * 3600 + 300) == "2 h 5 min"
+
+
+# --- the pipes speak JSON: nothing received is unpickled -------------------------------------
+
+
+class Hostile:
+    """Unpickling this creates `marker`: what a pickle-reading pipe would run for anyone."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def pipe() -> tuple[Connection, Connection]:
+    """A one-way OS pipe as (reading end, writing end) Connections, as core.jobs uses."""
+    read, write = os.pipe()
+    return Connection(read, writable=False), Connection(write, readable=False)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "pickle",
+        {"config": {"n_battles": 3000, "command": "rm -rf /"}, "settings": {}},
+        {"config": {"n_battles": 3000}, "settings": {"MLFLOW_TRACKING_URI": ["not", "text"]}},
+        {"config": {"n_battles": 3000}, "settings": {}, "extra": 1},
+        [1, 2, 3],
+    ],
+    ids=["pickle", "unknown-config-field", "settings-not-text", "extra-key", "not-an-object"],
+)
+def test_the_training_process_refuses_a_job_that_is_not_ours(
+    message: object, tmp_path: Path
+) -> None:
+    """A real child given a pickle or a malformed job reports 'failed' and exits 2; no code ran."""
+    marker = tmp_path / "unpickled"
+    job_read, job_write = os.pipe()
+    events, events_write = pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.jobs.child", str(job_read), str(events_write.fileno())],
+        pass_fds=(job_read, events_write.fileno()), cwd=PROJECT_ROOT, env=child_env(),
+    )  # fmt: skip
+    os.close(job_read)
+    events_write.close()
+    with Connection(job_write, readable=False) as request:
+        if message == "pickle":
+            request.send(Hostile(marker))  # multiprocessing's own pickling
+        else:
+            request.send_bytes(json.dumps(message).encode())
+    try:
+        event = receive_event(events)
+        assert event[0] == "failed" and "refused its job" in event[1], event
+        assert process.wait(60) == 2
+    finally:
+        process.kill()
+        process.wait(10)
+        events.close()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "pickle",
+        b"\xff\xfe not utf-8",
+        json.dumps({"kind": "exec", "code": "import os"}).encode(),
+        json.dumps({"kind": "progress", "step": "fit", "fraction": "NaN", "message": ""}).encode(),
+        json.dumps({"kind": "done", "result": {"model_type": "x", "params": {}, "metrics": {},
+                                               "__class__": "TrainResult"}}).encode(),
+        json.dumps({"kind": "done", "result": {"model_type": "x", "params": {},
+                                               "metrics": {"a": "1"}}}).encode(),
+    ],
+    ids=["pickle", "not-utf8", "unknown-kind", "bad-fraction", "extra-field", "metric-not-number"],
+)  # fmt: skip
+def test_the_dashboard_refuses_an_event_that_is_not_ours(payload: object, tmp_path: Path) -> None:
+    """The parent's side decodes JSON only: a pickle or a malformed event is refused, unrun."""
+    marker = tmp_path / "unpickled"
+    reader, writer = pipe()
+    with writer:
+        if payload == "pickle":
+            writer.send(Hostile(marker))
+        else:
+            writer.send_bytes(payload)
+    with reader, pytest.raises(JobMessageError, match="refused"):
+        receive_event(reader)
+    assert not marker.exists()
+
+
+def test_events_round_trip_as_json() -> None:
+    """Each of the four events comes out as it went in; a result is a typed JobResult."""
+    result = JobResult("xgboost", {"n_estimators": 5}, {"test_accuracy": 0.9}, 3, True, "ok",
+                       "abc", "http://ui/run", None, {"fit": 1.5})  # fmt: skip
+    events = [("progress", "fit", 0.5, "fitting"), ("done", result), ("failed", "no"),
+              ("cancelled", "fit")]  # fmt: skip
+    reader, writer = pipe()
+    with reader, writer:
+        for event in events:
+            send_event(writer, event)
+            assert receive_event(reader) == event
+
+
+@pytest.mark.slow
+def test_cancel_while_promoting_waits_for_the_promotion_and_leaves_no_lock(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Cancel during register/promote never cuts them: the job finishes, audited, lock released.
+
+    Another promotion holds the lock longer than the cancel's grace, so the child is still
+    promoting when a plain SIGTERM-then-SIGKILL would have killed it half way.
+    """
+    settings = settings_factory(with_store=True)
+    name = settings.model_name
+    config = TrainConfig(**SMALL, threshold=0.0, version_label="publishing")
+    tracker = MLflowTracker(settings=settings)
+    held, release = threading.Event(), threading.Event()
+
+    def other_promotion() -> None:
+        with promotion_lock(tracker.client, name):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=other_promotion, daemon=True)
+    holder.start()
+    assert held.wait(30)
+    queue = JobQueue()
+    job = queue.submit(TrainingJob(config, settings))
+    try:
+        poll(lambda: job.view().steps[6].state == "running", 180, "the promote step")
+        job.cancel()
+        time.sleep(CANCEL_GRACE_SECONDS + 1.0)  # past the grace a mid-fit cancel gets
+        assert not job.finished and not process_gone(job.pid)
+    finally:
+        release.set()
+        holder.join(30)
+    assert job.wait(60)
+    view = job.view()
+    assert view.state == "done", (view.message, view.error)
+    assert "Cancel came while the version was being registered" in view.message
+    assert lock_age(tracker.client, name) is None
+    assert tracker.current_version(name) == view.result.version == 1
+    last = tracker.audit_log(name).iloc[-1]
+    assert (last["action"], last["to_version"], last["status"]) == ("promote", 1, "ok")
+    assert run_statuses(settings) == ["FINISHED"]

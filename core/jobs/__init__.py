@@ -2,10 +2,12 @@
 
 Public surface: `TrainingJob` (submit it with `TRAINING_QUEUE.submit(job)`, read `job.view()`,
 `job.cancel()`), `JobView`/`StepView` snapshots, `JobQueue`, `estimate_training()` and
-`format_duration()`. CLI: `python -m core.jobs train|estimate|calibrate` (see core.jobs.cli).
+`format_duration()`; the training process speaks JSON (`JobResult`, `JobMessageError`).
+CLI: `python -m core.jobs train|estimate|calibrate` (see core.jobs.cli).
 """
 
 from core.jobs.estimate import Estimate, estimate_training, format_duration
+from core.jobs.messages import JobMessageError, JobResult
 from core.jobs.process import CANCEL_GRACE_SECONDS
 from core.jobs.queue import (
     FINISHED_STATES,
@@ -23,7 +25,9 @@ __all__ = [
     "FINISHED_STATES",
     "TRAINING_QUEUE",
     "Estimate",
+    "JobMessageError",
     "JobQueue",
+    "JobResult",
     "JobState",
     "JobView",
     "StepState",

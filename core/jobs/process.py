@@ -1,13 +1,16 @@
 """The training process: the child's side (train, report, obey SIGTERM) and the parent's side.
 
 The child (`python -m core.jobs.child`, a fresh interpreter in its own session) receives its
-config and settings through one pipe, runs `core.train.train_model()` and sends small tuples through a one-way pipe:
-("progress", step, fraction, message) while it works, then one of ("done", TrainResult),
+config and settings as one JSON message, runs `core.train.train_model()` and reports JSON events
+through a one-way pipe (core.jobs.messages: nothing is unpickled on either side):
+("progress", step, fraction, message) while it works, then one of ("done", JobResult),
 ("failed", message) or ("cancelled", step). SIGTERM raises KeyboardInterrupt in the child while
 the pipeline is before its `register` step (the run-logging code ends the run and re-raises) and
-is deferred afterwards (registering and promoting take a second and must not be cut in half).
-The parent sends SIGKILL to the child's process group after CANCEL_GRACE_SECONDS, then marks the
-job's runs still open KILLED (cancelled) or FAILED (crashed).
+is deferred afterwards (registering and promoting must not be cut in half). The parent sends
+SIGKILL to the child's process group CANCEL_GRACE_SECONDS after SIGTERM, or PUBLISH_GRACE_SECONDS
+when the child last reported a publishing step (it is finishing, not ignoring the cancel), then
+marks the job's runs still open KILLED (cancelled) or FAILED (crashed). A message that is not
+one of the events stops the child and fails the job.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from core.config import PROJECT_ROOT, Settings
+from core.jobs.messages import JobMessageError, JobResult, receive_event, send_event, send_job
 
 logger = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 3.5  # SIGTERM, then SIGKILL: the process is gone within ~4 s
 CANCELLABLE_STEPS = ("starting", "simulate", "features", "fit", "evaluate", "log")
+# Registering, promoting (which may wait for another promotion's lock) and exporting finish
+# once begun: a cancel then waits for them, bounded by this (the lock's own timeout is 10 s).
+PUBLISH_GRACE_SECONDS = 120.0
 POLL_SECONDS = 0.1
 
 
@@ -58,17 +65,17 @@ def child_main(conn: Any, config: Any, settings: Settings) -> None:
 
     def progress(step: str, fraction: float, message: str) -> None:
         current["step"] = step
-        conn.send(("progress", step, float(fraction), str(message)))
+        send_event(conn, ("progress", step, float(fraction), str(message)))
 
     try:
         from core.train import train_model
 
         result = train_model(config, settings, progress)
-        conn.send(("done", result))
+        send_event(conn, ("done", JobResult.of(result)))
     except KeyboardInterrupt:
-        conn.send(("cancelled", current["step"]))
+        send_event(conn, ("cancelled", current["step"]))
     except BaseException as error:  # noqa: BLE001 - reported to the parent as data
-        conn.send(("failed", describe_error(error)))
+        send_event(conn, ("failed", describe_error(error)))
     finally:
         conn.close()
 
@@ -89,7 +96,7 @@ def describe_error(error: BaseException) -> str:
 
 
 def _start_child(job: Relay) -> tuple[subprocess.Popen, Connection]:
-    """`python -m core.jobs.child` in its own session, sent its job through a pipe.
+    """`python -m core.jobs.child` in its own session, sent its job (JSON) through a pipe.
 
     A fresh interpreter rather than multiprocessing's spawn: spawn re-runs the parent's
     `__main__`, which under Streamlit is the app script itself.
@@ -105,7 +112,7 @@ def _start_child(job: Relay) -> tuple[subprocess.Popen, Connection]:
     os.close(job_read)
     os.close(events_write)
     with Connection(job_write, readable=False) as request:
-        request.send((job.config, job.settings))
+        send_job(request, job.config, job.settings)
     return process, Connection(events_read, writable=False)
 
 
@@ -113,22 +120,15 @@ def run_process(job: Relay) -> tuple:
     """Start the child, relay its events, signal it on cancel; returns the final event."""
     process, receiver = _start_child(job)
     job.pid = process.pid
+    step, signalled_at = "starting", None
     final: tuple | None = None
-    signalled_at: float | None = None
     while final is None:
-        if job.cancel_requested and signalled_at is None:
-            signalled_at = time.monotonic()
-            _signal(process.pid, signal.SIGTERM, group=False)
-        if signalled_at is not None and time.monotonic() - signalled_at > CANCEL_GRACE_SECONDS:
-            _signal(process.pid, signal.SIGKILL, group=True)
-            final = ("cancelled", "killed")
-            break
         try:
-            if receiver.poll(POLL_SECONDS):
-                event = receiver.recv()
-                job.on_event(event)
-                if event[0] != "progress":
-                    final = event
+            event = receive_event(receiver) if receiver.poll(POLL_SECONDS) else None
+        except JobMessageError as error:
+            _signal(process.pid, signal.SIGKILL, group=True)
+            final = ("failed", f"{error}: the training process was stopped; nothing was used.")
+            break
         except (EOFError, OSError):
             code = _wait(process, 2)
             final = (
@@ -136,11 +136,29 @@ def run_process(job: Relay) -> tuple:
                 f"The training process stopped unexpectedly (exit code {code}); nothing was "
                 "registered. The dashboard is unaffected: check the server log and train again.",
             )
+            break
+        if event is not None:
+            job.on_event(event)
+            if event[0] != "progress":
+                final = event
+                break
+            step = event[1]
+        if job.cancel_requested and signalled_at is None:
+            signalled_at = time.monotonic()
+            _signal(process.pid, signal.SIGTERM, group=False)
+        if signalled_at is not None and time.monotonic() - signalled_at > _grace(step):
+            _signal(process.pid, signal.SIGKILL, group=True)
+            final = ("cancelled", "killed")
     if _wait(process, CANCEL_GRACE_SECONDS + 1) is None:
         _signal(process.pid, signal.SIGKILL, group=True)
         _wait(process, 2)
     receiver.close()
     return final
+
+
+def _grace(step: str) -> float:
+    """Seconds between SIGTERM and SIGKILL for a child whose last reported step is `step`."""
+    return CANCEL_GRACE_SECONDS if step in CANCELLABLE_STEPS else PUBLISH_GRACE_SECONDS
 
 
 def _wait(process: subprocess.Popen, timeout: float) -> int | None:

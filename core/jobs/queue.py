@@ -48,6 +48,7 @@ class StepView:
 class JobView:
     """A consistent snapshot of a job (times in seconds).
 
+    result: the core.jobs.messages.JobResult once done, else None.
     position: 0 while running, n >= 1 = n-th in the queue, None once finished.
     estimate_seconds: the whole pipeline's expected duration from the configuration.
     """
@@ -183,8 +184,10 @@ class TrainingJob:
     def _settle(self, outcome: tuple, started_ms: int) -> None:
         kind = outcome[0]
         if kind == "done" and self._progress.result is not None:
-            result = self._progress.result
-            self._finish("done", getattr(result, "promotion_message", "") or "finished")
+            message = self._progress.result.promotion_message or "finished"
+            if self._progress.cancel_requested:  # it was registering: that is never cut short
+                message += " (Cancel came while the version was being registered: it finished)"
+            self._finish("done", message)
             return
         if kind == "cancelled" or self._progress.cancel_requested:
             closed = close_job_runs(self, started_ms, "KILLED")
