@@ -7,7 +7,9 @@ bucketed (0, 1, 2, 3+ crits) beyond, the sum of rolls is exact for one and two s
 16 × 16 roll grid) and normal (continuity-corrected) beyond. A multi-hit use is k hits (k fixed or
 2–5 at 35/35/15/15 %), a roll and crit per hit; fixed and level damage have no variance; a
 half-HP move (Super Fang) needs ⌈log2 HP⌉ + 1 landed uses. Recoil and drain are folded into the
-race: what the defender loses (recoil) or regains (drain) per turn scales the HP to take. The
+race: what the defender loses (recoil) or regains (drain) per turn scales the HP to take; where
+both sides play their best move and one recoils or hits several times, the race is solved again
+on the lattice of landed uses (`core.features.self_change`: recoil in turn order, exact sums). The
 random policy is a per-turn mixture over the moveset (normal per use), and who moves first is
 averaged over the move priorities. Then P(A wins) = Σ_t P(T_A = t)·[P(T_B > t) + P(T_B = t)·π]
 with π = P(A moves first); battles still undecided at the horizon go to the tie-break.
@@ -25,6 +27,7 @@ from scipy.special import ndtr
 
 from core.battle import ROLL_MAX, ROLL_MIN, BattleArrays, BattleTables, SideMoves, roll_damage
 from core.battle.engine import MAX_TURNS
+from core.features.self_change import Pending, pending_rows, solve_pending
 from core.pokedex import HITS_2_TO_5, Pokedex
 
 TIERS: tuple[tuple[int, int], ...] = ((16, 24), (48, 64), (MAX_TURNS, MAX_TURNS))  # (hits, turns)
@@ -349,9 +352,14 @@ def race(dex: Pokedex, batch: BattleArrays, tables: BattleTables) -> Race:
     """
     out = Race(*(np.empty(len(batch), np.float32) for _ in range(2)),
                *(np.empty((len(batch), KO_TURNS), np.float32) for _ in range(2)))  # fmt: skip
+    pending = []
     for start in range(0, len(batch), SUB_CHUNK):
         rows = slice(start, min(start + SUB_CHUNK, len(batch)))
-        _race_chunk(dex, batch.take(rows), _take_tables(tables, rows), out, rows)
+        pending.append(_race_chunk(dex, batch.take(rows), _take_tables(tables, rows), out, rows))
+    # Recoil in the turn order the simulator applies it, and multi-hit sums exactly: the rows
+    # of every sub-batch solved together (the lattice's cost is mostly per call).
+    solved, a_wins, b_wins = solve_pending(pending)
+    out.a_wins[solved], out.b_wins[solved] = a_wins, b_wins
     return out
 
 
@@ -364,7 +372,7 @@ def _take_tables(tables: BattleTables, rows: slice) -> BattleTables:
     return cut(tables)
 
 
-def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: slice) -> None:
+def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: slice) -> Pending:
     pol_a = _policy(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, tb.hp_a)
     pol_b = _policy(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, tb.hp_b)
     first_a = _first(pol_a.weight, tb.side_a, pol_b.weight, tb.side_b, tb.speed_a, tb.speed_b)
@@ -398,3 +406,5 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
     out.a_wins[rows] = win + rest * tie_a
     out.b_wins[rows] = lose + rest * tie_b
     out.a_ko[rows], out.b_ko[rows] = ko_a, ko_b
+    return pending_rows(dex, batch, tb, (pol_a, pol_b), (a, b), (first_a, first_b),
+                        (tie_a, tie_b), rows.start)  # fmt: skip
