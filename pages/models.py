@@ -29,6 +29,7 @@ if isinstance(pending, dict) and pending.get("confirmed"):  # runs first: the ta
     del st.session_state[PENDING]
     with guard.errors_shown(str(pending.get("kind", "act"))):
         st.session_state[FLASH] = actions.run_pending(settings, pending)  # checks the role itself
+        st.rerun()  # the sidebar (serving version) was drawn before the change: draw it all again
 if FLASH in st.session_state:
     st.success(st.session_state.pop(FLASH), icon=":material/check_circle:")
 

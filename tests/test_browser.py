@@ -304,3 +304,27 @@ def test_aliases_and_a_batch_upload_and_download_in_a_real_browser(
     assert lines[2].startswith("2,Mr. Mime,Farfetch’d,30,70,")
     assert "Closest matches: Pikachu" in lines[3]
     assert lines[4].startswith("4,'=cmd|")  # neutralised for spreadsheets
+
+
+def test_the_sidebar_shows_the_new_production_right_after_a_promotion(
+    dashboard: str, browser_page
+) -> None:
+    """Promote from the Models page: the same screen's sidebar and picker say so, no extra click."""
+    page = browser_page
+    page.goto(f"{dashboard}/models")
+    settle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(re.compile(r"Serving v\d+ from the registry")).wait_for()
+    assert "Serving v2 " not in sidebar.inner_text()  # v2 ("forest") was never promoted
+    choose(page, "Version", 'v2 "forest"')
+    page.get_by_role("button", name="Promote v2 to Production").click()
+    settle(page)
+    page.get_by_label("Reason (kept in the audit trail with your name)").fill("the forest wins")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    page.get_by_text("Version 2 is now Production").wait_for(timeout=60_000)
+    settle(page)
+    # Nothing else is clicked: the run that confirmed already shows the new holder everywhere.
+    assert re.search(r"Serving v2 from the registry", sidebar.inner_text()), sidebar.inner_text()
+    assert page.get_by_text("v2 is the Production version.").count() == 1  # the picker's row
+    production = page.get_by_test_id("stMetric").filter(has_text="Production").first.inner_text()
+    assert production.split()[-1] == "v2", production
