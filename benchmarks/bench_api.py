@@ -10,7 +10,8 @@ Production and the local fallback, v2 is registered only), before any clock star
   store): its first answer (the local fallback while the registry loads) and its first registry
   answer; wall seconds, and the CPU seconds the process used until then (`*_cpu_s`: its cost on
   an idle core, robust to other work on the machine). `--baseline-tree DIR` times a second
-  checkout the same way, interleaved; `--cold-only` skips the other figures;
+  checkout the same way, interleaved; `--cold-only` skips the other figures (`--in-process-only`
+  keeps only the in-process ones);
 - `load`: a self-stopping asyncio client (keep-alive HTTP/1.1, a fixed number of requests) at 1,
   16 and 64 concurrent clients on POST /predict, and on POST /predict/batch with 1,000 rows:
   throughput (requests/s) and p50/p99 latency (ms), failed requests counted;
@@ -82,7 +83,7 @@ def in_process(settings: Settings, repeats: int) -> dict:
 
     service = PredictionService(PredictionModel(replace(settings, use_registry=False)))
     served = service.model.get_model()
-    booster = served.bundle.estimator.get_booster()
+    booster = served.bundle.booster  # the very booster the answer path scores with
     dex = load_pokedex(served.roster)
     pairs = _pairs(50)
     rows = []
@@ -306,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="cold starts of each kind")
     parser.add_argument("--cold-only", action="store_true", help="only the cold start figures")
     parser.add_argument(
+        "--in-process-only", action="store_true", help="only the in-process fast path figures"
+    )
+    parser.add_argument(
         "--baseline-tree",
         type=Path,
         help="also time cold starts of this checkout (e.g. a `git worktree` of the previous main)",
@@ -323,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         result: dict = {}
         if not args.cold_only:
             result["in_process"] = in_process(settings, 2000)
-        result["cold_start"] = cold_start(settings, args.repeats, trees)
-        if not args.cold_only:
+        if not args.in_process_only:
+            result["cold_start"] = cold_start(settings, args.repeats, trees)
+        if not (args.cold_only or args.in_process_only):
             result["load"] = load_and_promotion(settings, args.requests)
         result.update(cpu_count=os.cpu_count(), load_average_1min=round(os.getloadavg()[0], 2))
     print(json.dumps(result, indent=2))

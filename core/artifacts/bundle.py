@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,59 @@ logger = logging.getLogger(__name__)
 # Loading
 
 
-@dataclass
 class ModelBundle:
-    """A loaded, verified model with the feature columns it was trained on."""
+    """A loaded, verified model with the feature columns it was trained on.
 
-    estimator: Any
-    model_type: ModelType
-    feature_columns: list[str]
-    metadata: dict = field(default_factory=dict)
-    manifest_sha256: str = ""
+    Attributes: `model_type` ("xgboost" or "random_forest"), `feature_columns` (the training
+    order), `metadata` (metadata.json), `manifest_sha256`, `booster` (XGBoost: the
+    `xgboost.Booster` that scores; None for a forest) and `estimator` (the scikit-learn-style
+    model: the forest, or the XGBClassifier given at construction).
+
+    An XGBoost model loaded from a folder is its Booster only (the file's own format, no
+    scikit-learn needed, see load_model_dir); its `estimator` is an XGBClassifier made from that
+    booster the first time someone asks for it (training-side tools; serving never does).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        model_type: ModelType,
+        feature_columns: list[str],
+        metadata: dict | None = None,
+        manifest_sha256: str = "",
+        *,
+        booster: Any = None,
+    ) -> None:
+        if estimator is None and (model_type != "xgboost" or booster is None):
+            raise ValueError("a ModelBundle needs an estimator (or an XGBoost booster)")
+        if booster is None and model_type == "xgboost":
+            booster = estimator.get_booster()
+        self._estimator = estimator
+        self.booster = booster
+        self.model_type: ModelType = model_type
+        self.feature_columns = list(feature_columns)
+        self.metadata = {} if metadata is None else metadata
+        self.manifest_sha256 = manifest_sha256
+        self._binary: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelBundle({self.model_type}, {len(self.feature_columns)} features)"
+
+    @property
+    def estimator(self) -> Any:
+        """The scikit-learn-style model (an XGBClassifier is built from the booster once)."""
+        if self._estimator is None:
+            classifier = _xgb_module().XGBClassifier()
+            classifier.load_model(bytearray(self.booster.save_raw("ubj")))
+            self._estimator = classifier
+        return self._estimator
+
+    @property
+    def scores_with_booster(self) -> bool:
+        """True for an XGBoost binary:logistic model: its booster's prediction is P(class 1)."""
+        if self._binary is None:
+            self._binary = self.booster is not None and _is_binary_logistic(self.booster)
+        return self._binary
 
     def _matrix(self, X: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.feature_columns if c not in X.columns]
@@ -51,6 +95,9 @@ class ModelBundle:
         matrix = self._matrix(X)
         if self.model_type == "xgboost":
             # A plain array: XGBoost's pandas path costs ~3 ms a call (the 5 ms serving budget).
+            if self.scores_with_booster:
+                values = self.booster.inplace_predict(np.ascontiguousarray(matrix.to_numpy()))
+                return np.asarray(values, dtype=np.float64).reshape(len(matrix))
             matrix = matrix.to_numpy()
         proba = self.estimator.predict_proba(matrix)
         classes = list(getattr(self.estimator, "classes_", [0, 1]))
@@ -63,10 +110,15 @@ class ModelBundle:
         if self.model_type == "xgboost":
             xgboost = _xgb_module()
             dmatrix = xgboost.DMatrix(matrix.to_numpy(), feature_names=self.feature_columns)
-            values = self.estimator.get_booster().predict(dmatrix, pred_contribs=True)
+            values = self.booster.predict(dmatrix, pred_contribs=True)
         else:
             values = _forest_contributions(self.estimator, matrix.to_numpy())
         return pd.DataFrame(values, columns=columns, index=X.index)
+
+
+def _is_binary_logistic(booster: Any) -> bool:
+    """True when the booster's prediction is P(class 1) itself (objective binary:logistic)."""
+    return json.loads(booster.save_config())["learner"]["objective"]["name"] == "binary:logistic"
 
 
 def _forest_contributions(forest: Any, X: np.ndarray) -> np.ndarray:
@@ -108,12 +160,15 @@ def load_model_dir(path: Path, expected_manifest_sha256: str | None = None) -> M
     model_path = root / MODEL_FILES[model_type]
     try:
         if model_type == "xgboost":
-            estimator = _xgb_module().XGBClassifier()
-            estimator.load_model(str(model_path))
-            n_features = estimator.get_booster().num_features()
+            # The Booster, not XGBClassifier: XGBClassifier.load_model imports scikit-learn
+            # (~2 CPU s), which a fresh API process must not pay before its first answer.
+            estimator = None
+            booster = _xgb_module().Booster(model_file=str(model_path))
+            n_features = booster.num_features()
         else:
             import skops.io
 
+            booster = None
             estimator = skops.io.load(model_path, trusted=SKOPS_TRUSTED_TYPES)
             if type(estimator).__name__ != "RandomForestClassifier":
                 raise UntrustedModelError(f"{model_path.name} holds a {type(estimator).__name__}")
@@ -135,4 +190,5 @@ def load_model_dir(path: Path, expected_manifest_sha256: str | None = None) -> M
         feature_columns=list(metadata["feature_columns"]),
         metadata=metadata,
         manifest_sha256=sha256_file(root / MANIFEST_FILE),
+        booster=booster,
     )

@@ -38,6 +38,8 @@ from core.registry import NoModelError, StoreError
 logger = logging.getLogger(__name__)
 
 STARTING_DETAIL = "the registry's model is still loading; the local fallback answers meanwhile"
+# A request that arrives before any model serves looks this often for one to be installed.
+FIRST_MODEL_POLL_SECONDS = 0.02
 # After a registry failure, predictions skip the registry (and serve local) this long.
 BREAKER_COOLDOWN_SECONDS = 10.0
 
@@ -165,7 +167,12 @@ class PredictionModel:
             if not self._refresh_lock.acquire(blocking=False):
                 return served
         else:
-            self._refresh_lock.acquire()
+            # Nothing serves yet: wait for the thread that is loading, but answer as soon as it
+            # installs a model (the start-up's local fallback, `load_local_first`), not when
+            # its whole refresh (mlflow's import, the registry's download) ends.
+            while not self._refresh_lock.acquire(timeout=FIRST_MODEL_POLL_SECONDS):
+                if self._served is not None:
+                    return self._served
         try:
             if served is None and self._served is not None:
                 return self._served  # loaded by another thread while this one waited

@@ -13,7 +13,6 @@ An XGBoost binary classifier is scored with `Booster.inplace_predict` on float32
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -91,11 +90,4 @@ def served_probability(model: Any, features: pd.DataFrame | np.ndarray) -> np.nd
 
 def _binary_booster(bundle: ModelBundle):
     """The XGBoost booster when in-place prediction gives P(class 1) directly, else None."""
-    if bundle.model_type != "xgboost":
-        return None
-    estimator = bundle.estimator
-    if list(getattr(estimator, "classes_", [0, 1])) != [0, 1]:
-        return None
-    booster = estimator.get_booster()
-    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
-    return booster if objective == "binary:logistic" else None
+    return bundle.booster if bundle.scores_with_booster else None

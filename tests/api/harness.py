@@ -120,12 +120,15 @@ def install_local_model(settings: Settings, workdir: Path, version: str = "0", s
     artifacts.install_local_model(folder, settings.models_dir, MODEL_NAME, version)
 
 
-def register_tiny_model(settings: Settings, workdir: Path, seed: int) -> int:
-    """Log and register a tiny real model in the store of `settings`: its version number."""
+def register_tiny_model(
+    settings: Settings, workdir: Path, seed: int, model_type: str = "xgboost"
+) -> int:
+    """Log and register a tiny real model (xgboost or random_forest) in the store of
+    `settings`: its version number."""
     from core.registry import MLflowTracker
 
     folder = workdir / f"model-{uuid.uuid4().hex[:8]}"
-    sha = write_tiny_model(folder, seed=seed, signal=SIGNAL, metadata=_metadata(seed))
+    sha = write_tiny_model(folder, model_type, seed=seed, signal=SIGNAL, metadata=_metadata(seed))
     tracker = MLflowTracker(settings=settings)
     tracker.start_run(f"api_test_{seed}")
     tracker.log_model_dir(folder, sha)

@@ -1,0 +1,90 @@
+"""A fresh API process (issue 15's cold start): its first answer comes from the local fallback
+before mlflow or scikit-learn is imported, and a process started that way serves every model kind.
+
+`python -m api` imports xgboost with scikit-learn hidden and loads XGBoost models as Boosters
+(core.predict.startup, core.artifacts.load_model_dir), so scikit-learn is imported only when a
+random forest needs it. The first test reads the served process's own `sys.modules` at its first
+answer (tests/api/first_answer.py serves the app as `python -m api` builds it, in one process);
+the second serves a registry forest after a local XGBoost in one such process.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.registry import MLflowTracker
+from tests.api.harness import (
+    MODEL_NAME,
+    install_local_model,
+    register_tiny_model,
+    running_api,
+    wait_for,
+    wait_ready,
+)
+from tests.cli import run_python
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+LOCAL_VERSION = "3"
+
+
+@pytest.mark.parametrize("use_registry", [False, True], ids=["registry_off", "registry_on"])
+def test_first_answer_is_local_without_mlflow_or_sklearn_imported(
+    use_registry, settings_factory, tmp_path
+):
+    settings = settings_factory(with_store=use_registry, use_registry=use_registry)
+    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
+    if use_registry:  # a Production version to load in the background
+        version = register_tiny_model(settings, tmp_path, seed=1)
+        MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+
+    done = run_python(["-m", "tests.api.first_answer"], settings=settings, timeout=180)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (report["source"], report["model_type"]) == ("local", "xgboost")
+    assert "xgboost" in report["imported"]
+    assert "sklearn" not in report["imported"]
+    if not use_registry:
+        assert "mlflow" not in report["imported"]
+    # With the registry on, mlflow's import has started in the background by then (the local
+    # answer does not wait for it: it is never imported on the request's path).
+
+
+def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
+    settings = settings_factory(with_store=True)
+    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
+    version = register_tiny_model(settings, tmp_path, seed=2, model_type="random_forest")
+    MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+
+    with running_api(settings) as api:
+        wait_ready(api, timeout=60)
+
+        def forest() -> dict | None:
+            response = api.post("/predict", json={"pokemon_a": "Snorlax", "pokemon_b": "Pikachu"})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            return body if body["source"] == "registry" else None
+
+        answer = wait_for(forest, 60, "the registry's forest answers")
+        assert (answer["model_type"], answer["model_version"]) == ("random_forest", str(version))
+
+        explained = api.post(
+            "/predict", json={"pokemon_a": "Mewtwo", "pokemon_b": "Magikarp", "explain": True}
+        )
+        assert explained.status_code == 200, explained.text
+        assert explained.json()["contributions"]
+        batch = api.post(
+            "/predict/batch",
+            json={"rows": [{"pokemon_a": "Onix", "pokemon_b": "Pikachu"}, {"pokemon_a": "Mew"}]},
+        )
+        assert batch.status_code == 200, batch.text
+        assert [row["ok"] for row in batch.json()["results"]] == [True, False]
+        assert batch.json()["model_version"] == str(version)
+        matrix = api.get("/matrix", params={"pokemon": "Pikachu,Onix,Mew"})
+        assert matrix.status_code == 200, matrix.text
+        assert len(matrix.json()["p_row_wins"]) == 3
+        model = api.get("/model").json()
+        assert (model["model_type"], model["source"]) == ("random_forest", "registry")
+        assert "Traceback" not in api.log()
