@@ -180,6 +180,12 @@ def _number(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
+def metric_text(value: object) -> str:
+    """A metric with 4 decimals, or "—" when the version did not log it (None or NaN)."""
+    number = _number(value)
+    return "—" if number is None else f"{number:.4f}"
+
+
 def version_label(row: pd.Series) -> str:
     """'v3 "tuned" · Production · accuracy 0.9391 · 150 trees · depth 6' for a select box."""
     accuracy = _number(row.get("accuracy"))

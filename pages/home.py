@@ -32,12 +32,11 @@ with guard.errors_shown("read the registry"):
         columns[1].metric(
             "Production", f"v{production}", row["model_type"], delta_color="off", delta_arrow="off"
         )
-        columns[2].metric("Test accuracy", f"{row['accuracy']:.4f}")
-        oracle = row["oracle_accuracy"]
-        if oracle is not None and oracle == oracle:  # not missing: None (no version has it), NaN
+        columns[2].metric("Test accuracy", versions.metric_text(row["accuracy"]))
+        if versions.metric_text(row["oracle_accuracy"]) != "—":  # measured for this version
             columns[3].metric(
                 "Oracle accuracy",
-                f"{row['oracle_accuracy']:.4f}",
+                versions.metric_text(row["oracle_accuracy"]),
                 f"model {-row['oracle_gap']:+.4f}",
                 delta_color="off",
                 delta_arrow="off",

@@ -254,3 +254,76 @@ def _audit_row(tracker: MLflowTracker, version: int):
 
 def _when(tracker: MLflowTracker, version: int) -> str:
     return _audit_row(tracker, version)["time"].strftime("%Y-%m-%d %H:%M")
+
+
+def _rollback_button(app: AppTest):
+    return app.button(key="models_rollback")
+
+
+def test_rollbacks_walk_back_v4_v3_v2_v1_and_to_picks_v2_on_the_page(
+    settings_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v1..v4 promoted in order: three Rollback clicks give v3, v2, v1, each button naming its
+    target and the sidebar following at once; then from v4 again, 'Roll back to…' v2 gives v2."""
+    import streamlit as st
+
+    from tests.tiny_models import write_tiny_model
+
+    settings = settings_factory(with_store=True)
+    _point_env_at(monkeypatch, settings)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    tracker = MLflowTracker(settings=settings)
+    name = settings.model_name
+    for seed in (1, 2, 3, 4):
+        sha = write_tiny_model(tmp_path / f"m{seed}", seed=seed)
+        with tracker.run(f"r{seed}", {"model_type": "xgboost", "version_label": f"r{seed}"}) as run:
+            run.log_model_dir(tmp_path / f"m{seed}", sha)
+            version = run.register(name)
+        tracker.promote_to_production(name, version, reason=f"release {version}", user="ana")
+    audit_before = len(tracker.audit_log(name))
+
+    app = open_page("models")
+    for target in (3, 2, 1):
+        held = target + 1
+        assert _rollback_button(app).label == f"Roll back Production to v{target}"
+        assert app.selectbox(key="models_rollback_target").value == target  # newest first
+        _rollback_button(app).click().run()
+        assert any(f"from v{held} to v{target}?" in t for t in texts(app.markdown))
+        _confirm(app, f"back to v{target}")
+        assert not app.exception, [e.value for e in app.exception]
+        assert f"Rolled back: Production is v{target} again (was v{held})." in texts(app.success)
+        assert tracker.current_version(name) == target
+        assert any(
+            f"**Serving** v{target} from the registry" in c for c in texts(app.sidebar.caption)
+        )
+    assert _rollback_button(app).disabled  # v1 has no earlier holder: never forward
+
+    app.selectbox(key="models_selected_version").set_value(4).run()
+    app.button(key="models_promote").click().run()
+    _confirm(app, "v4 again")  # undoing the rollbacks is a promotion: v1 is the one before
+    assert tracker.current_version(name) == 4
+    assert _rollback_button(app).label == "Roll back Production to v1"
+    for version in (2, 3, 4):  # v1, v2, v3, v4 in order again
+        tracker.promote_to_production(name, version, reason=f"again {version}", user="ana")
+    app.sidebar.button(key="sidebar_reload").click().run()  # promoted elsewhere: reload
+    picker = app.selectbox(key="models_rollback_target")
+    assert [int(option.split(" ")[0][1:]) for option in picker.options] == [3, 2, 1]
+    picker.set_value(2).run()
+    assert _rollback_button(app).label == "Roll back Production to v2"
+    _rollback_button(app).click().run()
+    _confirm(app, "pick v2")
+    assert tracker.current_version(name) == 2
+    audit = tracker.audit_log(name).iloc[audit_before:]
+    assert list(zip(audit["action"], audit["from_version"], audit["to_version"], strict=True)) == [
+        ("rollback", 4, 3),
+        ("rollback", 3, 2),
+        ("rollback", 2, 1),
+        ("promote", 1, 4),
+        ("promote", 4, 2),
+        ("promote", 2, 3),
+        ("promote", 3, 4),
+        ("rollback", 4, 2),
+    ]
+    st.cache_data.clear()
+    st.cache_resource.clear()
