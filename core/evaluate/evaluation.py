@@ -19,7 +19,6 @@ from core.evaluate.metrics import (
     FeatureRows,
     Scorer,
     classification_metrics,
-    predict_probability,
 )
 from core.evaluate.oracle import (
     OracleGap,
@@ -77,7 +76,7 @@ def _oracle_part(model, data, features, test_rows, sample, replays, seed):
     """(oracle accuracy, paired gap, sampled rows, their p) on the oracle's seeded sample."""
     chosen = oracle_sample_rows(test_rows, sample, seed)
     p = oracle_probabilities(data.take(chosen), replays=replays, seed=seed)
-    q = predict_probability(model, features.rows(chosen))
+    q = features.probability(model, chosen)
     gap = paired_oracle_gap(p, q, seed=seed)
     return gap.oracle_accuracy, gap, chosen, p
 
@@ -123,13 +122,10 @@ def evaluate_model(
     if oracle_replays < 1:
         raise DatasetError("replays must be at least 1.")
     features = features or FeatureRows.of(data)
-    test_x = features.rows(test_rows)
-    q, labels = predict_probability(model, test_x), data.winner[test_rows]
+    q, labels = features.probability(model, test_rows), data.winner[test_rows]
 
     def measure(rows: np.ndarray) -> ClassificationMetrics:
-        return classification_metrics(
-            predict_probability(model, features.rows(rows)), data.winner[rows]
-        )
+        return classification_metrics(features.probability(model, rows), data.winner[rows])
 
     oracle = gap = None
     sampled = p = None
@@ -143,6 +139,7 @@ def evaluate_model(
         matchups = matchup_calibration(model, data.dex, pairs, replays=oracle_replays, seed=seed)
     report = {}
     if with_report:
+        test_x = features.rows(test_rows)
         report = _report(model, data, np.asarray(test_rows), test_x, q, sampled, p)
     has_holdout = holdout_rows is not None and len(holdout_rows) > 0
     return Evaluation(

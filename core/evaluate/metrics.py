@@ -11,6 +11,8 @@ import pandas as pd
 from core.dataset import BattleDataset
 from core.features import FEATURE_COLUMNS, build_features
 
+SCORE_CHUNK = 1 << 14  # feature rows scored together by FeatureRows.probability
+
 
 class Scorer(Protocol):
     """Anything with predict_proba: a loaded ModelBundle (n,) or a fitted estimator (n, 2)."""
@@ -59,6 +61,23 @@ class FeatureRows:
         rows = self.table.iloc[battles if self.index is None else self.index[battles]]
         # A fresh index: repeated labels (battles sharing a configuration) slow XGBoost's fit.
         return rows.reset_index(drop=True)
+
+    def probability(self, model: Scorer, battles: np.ndarray) -> np.ndarray:
+        """P(A wins) of these battles as `predict_probability` answers it, shape (n,).
+
+        Each distinct configuration is scored once, SCORE_CHUNK rows at a time: the rows, their
+        mirrors and the model's own copies stay a few MB instead of scaling with the battles.
+        """
+        battles = np.asarray(battles)
+        if self.index is None:
+            configs, inverse = battles, None
+        else:
+            configs, inverse = np.unique(self.index[battles], return_inverse=True)
+        out = np.empty(len(configs))
+        for start in range(0, len(configs), SCORE_CHUNK):
+            part = self.table.iloc[configs[start : start + SCORE_CHUNK]].reset_index(drop=True)
+            out[start : start + len(part)] = predict_probability(model, part)
+        return out if inverse is None else out[inverse]
 
 
 def predict_probability(model: Scorer, features: pd.DataFrame) -> np.ndarray:

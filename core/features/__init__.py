@@ -56,6 +56,7 @@ _PAIR_FEATURES: tuple[str, ...] = (
     "expected_damage_share_difference",
     "analytic_edge",
 )
+FEATURE_CHUNK = 1 << 14  # configurations per batch: bounds the tables' temporaries (~60 MB)
 FEATURE_COLUMNS: list[str] = [
     *(f"a_{name}" for name in _SIDE_FEATURES),
     *(f"b_{name}" for name in _SIDE_FEATURES),
@@ -186,7 +187,7 @@ def _write_features(
 
 
 def feature_matrix(
-    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 16
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = FEATURE_CHUNK
 ) -> np.ndarray:
     """Features as a float32 array of shape (n, len(FEATURE_COLUMNS)), column-major, no pandas.
 
@@ -204,7 +205,7 @@ def feature_matrix(
 
 
 def build_features(
-    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = 1 << 16
+    configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = FEATURE_CHUNK
 ) -> pd.DataFrame:
     """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
     matrix = feature_matrix(configs, dex, chunk)
