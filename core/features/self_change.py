@@ -30,6 +30,7 @@ from core.pokedex import HITS_2_TO_5
 # (landed uses per side, turns) of the lattice, smallest first: a row goes to the first tier its
 # races fit; rows that need more than the last keep the folded race of `core.features.analytic`.
 TIERS: tuple[tuple[int, int], ...] = ((3, 8), (6, 16), (16, 48))
+FFT_WORKERS = 2  # threads per transform, rows split between them (the fit's n_jobs too)
 HP_BAND = 192  # rows whose larger HP is below it are solved apart (shorter sums)
 _K_PMF = np.zeros(6)
 for _k, _share in HITS_2_TO_5:
@@ -57,8 +58,10 @@ def _convolve(x: np.ndarray, y: np.ndarray, y_hat: np.ndarray | None = None) -> 
     size = x.shape[1]
     n = scipy.fft.next_fast_len(2 * size - 1, real=True)
     if y_hat is None:
-        y_hat = scipy.fft.rfft(y, n)
-    out = scipy.fft.irfft(scipy.fft.rfft(x, n) * y_hat, n)[:, : 2 * size - 1]
+        y_hat = scipy.fft.rfft(y, n, workers=FFT_WORKERS)
+    out = scipy.fft.irfft(
+        scipy.fft.rfft(x, n, workers=FFT_WORKERS) * y_hat, n, workers=FFT_WORKERS
+    )[:, : 2 * size - 1]
     out = np.maximum(out, 0.0)
     out[:, size - 1] = out[:, size - 1 :].sum(1)
     return out[:, :size]
@@ -139,7 +142,9 @@ def _alive_tables(me: UseLaw, hp_other: np.ndarray, other: UseLaw, uses: int):
     h = hp_other[:, None] - other.recoil[:, None] * j
     same, nxt = np.zeros((len(h), uses + 1, uses + 2)), np.zeros((len(h), uses + 1, uses + 2))
     law = me.pmf
-    law_hat = scipy.fft.rfft(law, scipy.fft.next_fast_len(2 * law.shape[1] - 1, real=True))
+    law_hat = scipy.fft.rfft(
+        law, scipy.fft.next_fast_len(2 * law.shape[1] - 1, real=True), workers=FFT_WORKERS
+    )
     same[:, 0] = (h > 0).astype(np.float64)  # nothing dealt yet: alive while the HP is
     live, total = np.arange(len(h)), law
     for step in range(uses + 1):
