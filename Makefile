@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
+# The dashboard listens on this machine only: in single-user mode anyone who reaches it may promote.
+# HOST=0.0.0.0 to share it (then set up sign-in, see README "Configuration").
+HOST ?= 127.0.0.1
 API_PORT ?= 8000
 # The API listens on this machine only; API_HOST=0.0.0.0 (with PREDICTIONDEX_API_KEYS) for others.
 API_HOST ?= 127.0.0.1
@@ -50,7 +53,7 @@ run: ensure-model
 	trap 'kill -- -$$ui 2>/dev/null' EXIT INT TERM; \
 	echo "MLflow UI: http://localhost:$(MLFLOW_PORT) (log: .mlflow-ui.log)"; \
 	MLFLOW_UI_URL="$${MLFLOW_UI_URL:-http://localhost:$(MLFLOW_PORT)}" \
-	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address 0.0.0.0
+	$(PY) -m streamlit run app/main.py --server.port $(PORT) --server.address $(HOST)
 
 ## make api: like make run, then the prediction API (FastAPI/uvicorn) on http://localhost:8000/docs.
 api: ensure-model

@@ -285,6 +285,9 @@ def run_mlflow_ui(port: int, settings: Settings | None = None) -> int:
         "127.0.0.1",
         "--port",
         str(port),
+        # One worker serves one analyst's UI; four took ~80 s to start beside a loaded dashboard.
+        "--workers",
+        "1",
     ]
     print(f"MLflow UI on http://localhost:{port} (store: {mask_uri(settings.tracking_uri)})")
     return subprocess.call(command)

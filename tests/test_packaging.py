@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shlex
 import shutil
@@ -343,3 +344,23 @@ def test_docker_compose_config_is_valid(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert ".env.example" in missing.stderr + missing.stdout
+
+
+def _make_dry_run(target: str, **variables: str) -> str:
+    """The commands `make TARGET` would run (nothing is executed)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "API_HOST", "PORT")}
+    done = subprocess.run(
+        ["make", "--dry-run", target, *(f"{k}={v}" for k, v in variables.items())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_make_run_and_api_listen_on_this_machine_unless_asked() -> None:
+    """In single-user mode whoever reaches the dashboard may promote: it must not listen on every
+    interface by default (a new user found `make run` bound to 0.0.0.0)."""
+    run = _make_dry_run("run")
+    assert "--server.address 127.0.0.1" in run and "0.0.0.0" not in run
+    assert "--server.address 0.0.0.0" in _make_dry_run("run", HOST="0.0.0.0")
+    api = _make_dry_run("api")
+    assert "--host 127.0.0.1" in api and "0.0.0.0" not in api
