@@ -257,6 +257,7 @@ def check_pages(fault: FaultyStore, monkeypatch: pytest.MonkeyPatch) -> None:
         all_text,
         open_page,
         texts,
+        wait_for_training,
     )
 
     _point_env_at(monkeypatch, fault.settings)
@@ -274,7 +275,13 @@ def check_pages(fault: FaultyStore, monkeypatch: pytest.MonkeyPatch) -> None:
         else:
             assert message in shown, (page, shown[:2000])
             assert any(message in text for text in texts(app.warning)), page  # the sidebar
-    if fault.kind == "disk_full":
+    if fault.kind == "disk_full":  # the writes fail, each with the message where it was asked
+        app.switch_page("../pages/train.py").run()
+        app.number_input(key="train_n_battles").set_value(2000)
+        app.number_input(key="train_oracle_sample").set_value(0)
+        app.button(key="train_submit").click().run()
+        wait_for_training(app, 180)
+        assert any(message in text for text in texts(app.error)), texts(app.error)
         app.switch_page("../pages/models.py").run()
         app.selectbox(key="models_selected_version").set_value(1).run()
         app.button(key="models_promote").click().run()
