@@ -277,9 +277,14 @@ def pending_rows(dex, batch, tables, policies, sides, first, tie, offset: int) -
     turns = np.minimum(_turns(needs[0]), _turns(needs[1]))
     fast = np.where(_turns(needs[0]) <= _turns(needs[1]), needs[0][0], needs[1][0])
     hits = np.maximum(fast, np.minimum(np.maximum(needs[0][0], needs[1][0]), turns))
+    # Decided at the first action (the side moving first surely KOs with its first use, its
+    # least damage at least the other's full HP): the folded race answers exactly 1 or 0 there.
+    decided = np.zeros(len(hits), dtype=bool)
+    for side, moves_first, other_hp in zip(sides, first, hp[::-1], strict=True):
+        decided |= (moves_first == 1) & (side.land >= 1) & (side.low >= other_hp)
     # Both on the best policy: a mixture's recoil varies with the move drawn (and costs more).
     rows = np.flatnonzero(
-        (own_a | own_b) & ~other_a & ~other_b & ~tables.random_a & ~tables.random_b
+        (own_a | own_b) & ~other_a & ~other_b & ~tables.random_a & ~tables.random_b & ~decided
         & (hits < TIERS[-1][0]) & (turns <= TIERS[-1][1])
     )  # fmt: skip
     size = int(max(hp[0][rows].max(initial=0), hp[1][rows].max(initial=0))) + 2
