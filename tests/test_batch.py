@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,3 +227,35 @@ def test_duplicates_are_scored_once_and_answered_in_place(model):
     p = answers["p_a_wins"].to_numpy()
     assert p[0] == p[2] == p[3] and np.isfinite(p).all()
     assert answers["pokemon_a"].tolist() == ["mew", "onix", "mew", "mew"]
+
+
+def test_row_numbers_are_positions_in_the_file_blank_rows_counted():
+    text = HEADER + "Venusaur,Dragonite,,,,\n,,,,,\n\nPikachu,,,,,\n   ,  ,,,,\nOnix,Pikachu,,,,\n"
+    rows, errors = read_batch_csv(text.encode())
+    assert [r.row for r in rows] == [1, 6]  # file lines 2 and 7
+    assert [e.row for e in errors] == [4]  # "Pikachu," is the file's line 5
+    lines = text.splitlines()
+    assert lines[errors[0].row].startswith("Pikachu,") and lines[rows[1].row].startswith("Onix,")
+
+
+def test_the_cli_refuses_to_overwrite_its_input_and_names_a_missing_folder(model, tmp_path):
+    source = tmp_path / "in.csv"
+    original = csv_bytes("Venusaur,Dragonite,,,,")
+    source.write_bytes(original)
+    (tmp_path / "link.csv").symlink_to(source)
+    os.link(source, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    for out in (source, tmp_path / "sub" / ".." / "in.csv", tmp_path / "link.csv",
+                tmp_path / "hard.csv"):  # fmt: skip
+        done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+        assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+        assert "is the input file" in done.stderr and "another --out" in done.stderr, out
+        assert source.read_bytes() == original
+    done = run_cli("core.predict", ["batch", str(source), "--out", "/nonexistent/o.csv"],
+                   model.settings)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "the folder /nonexistent does not exist" in done.stderr and "Errno" not in done.stderr
+    assert not Path("/nonexistent").exists()
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(tmp_path / "sub")],
+                   model.settings)  # fmt: skip
+    assert done.returncode == 2 and "is a folder" in done.stderr

@@ -164,7 +164,9 @@ def _moves(text: str) -> list[str] | None:
 def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
     """Parse an uploaded batch: the rows to predict and the rows refused while reading.
 
-    Rows are numbered 1.. in data order (the header is not counted); blank lines are skipped.
+    Rows are numbered by their position after the header (1 = the line after it): blank rows
+    (empty, or only commas) are skipped but counted, so a row number points at its line in the
+    file (line = row + 1 when no field spans lines).
 
     Raises:
         BatchFileError: the file as a whole is unusable (empty, > MAX_BATCH_BYTES, binary, not
@@ -175,12 +177,14 @@ def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
     errors: list[RowError] = []
     try:
         columns = _header(next(reader, []))
-        number = 0
-        for fields in reader:
+        given = 0
+        # number = the row's position after the header, blank rows counted, so it names the
+        # file's line (line number + 1) whatever rows around it were blank.
+        for number, fields in enumerate(reader, start=1):
             if not any(field.strip() for field in fields):
                 continue
-            number += 1
-            if number > MAX_BATCH_ROWS:
+            given += 1
+            if given > MAX_BATCH_ROWS:
                 raise BatchFileError(
                     f"The file has more than {MAX_BATCH_ROWS:,} rows.",
                     hint=f"Split it into files of at most {MAX_BATCH_ROWS:,} rows.",

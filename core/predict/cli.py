@@ -98,6 +98,7 @@ def _batch_main(argv: list[str]) -> dict:
             f"cannot read {args.input} ({error.strerror or type(error).__name__}): give the "
             "path of a CSV file whose header starts with pokemon_a,pokemon_b."
         ) from None
+    check_output_path(args.input, args.out)  # before the model loads: fail in a second
     batch = predict_csv(PredictionModel(Settings.from_env()).get_model(), data)
     write_file_atomically(args.out, write_batch_csv(batch.table))
     refused = batch.refused
@@ -116,11 +117,43 @@ def _batch_main(argv: list[str]) -> dict:
     }
 
 
+def check_output_path(source: Path, out: Path) -> None:
+    """Refuse an --out that is the input itself (resolved paths, links included), a folder, or
+    in a folder that does not exist. Raises PredictionDexError saying what to give instead."""
+    same = source.resolve() == out.resolve()
+    if not same and source.exists() and out.exists():
+        same = source.samefile(out)  # a hard link or another path to the same file
+    if same:
+        raise PredictionDexError(
+            f"--out {out} is the input file: it would be overwritten. Give another --out path."
+        )
+    if out.is_dir():
+        raise PredictionDexError(
+            f"--out {out} is a folder: give a file path such as {out}/answers.csv."
+        )
+    folder = out.parent
+    if not folder.is_dir():
+        raise PredictionDexError(
+            f"--out: the folder {folder} does not exist: create it (mkdir -p {folder}) or give "
+            "an --out path in an existing folder."
+        )
+
+
 def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file, so a reader never sees half of it."""
+    """Write `data` to `path` through a temporary file, so a reader never sees half of it.
+
+    Raises PredictionDexError (one line, naming the folder) when the folder cannot be written.
+    """
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise PredictionDexError(
+            f"cannot write {path} ({error.strerror or type(error).__name__}): give an --out path "
+            f"in a folder you can write to (not {path.parent})."
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
