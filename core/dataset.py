@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,13 +307,14 @@ def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DatasetError(f"Folder {folder} does not exist: create it or choose another --out.")
+    temp_name = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        # O_EXCL like mkstemp, but mode 0o644 & ~umask as any written file (mkstemp gives 0o600).
+        os.close(os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except OSError as error:
         raise DatasetError(
             f"Cannot write in {folder} ({error.strerror}): choose another --out."
         ) from None
-    os.close(handle)
     try:
         frame.to_parquet(temp_name, index=False, compression="zstd")
         os.replace(temp_name, path)

@@ -219,3 +219,16 @@ def test_cli_unwritable_output_leaves_nothing(tmp_path):
     folder_as_file.mkdir()
     done = run_cli("--n-battles", "10", "--out", str(folder_as_file))
     assert done.returncode == 2 and "is a folder" in done.stderr
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_parquet_is_written_with_the_usual_mode_not_mkstemps_0600(tmp_path, umask):
+    from core.dataset import write_parquet_atomically
+
+    before = os.umask(umask)
+    try:
+        write_parquet_atomically(pd.DataFrame({"x": [1, 2]}), tmp_path / "d.parquet")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "d.parquet").stat().st_mode & 0o777 == 0o644 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from core import artifacts
 from core.battle import RULES_VERSION
 from core.bootstrap import ensure_model
 from core.config import Settings
-from core.dataset import LevelRange, generate_dataset, split_by_matchup
+from core.dataset import BattleDataset, LevelRange, generate_dataset, split_by_matchup
 from core.evaluate import oracle_accuracy
 from core.features import FEATURE_COLUMNS, build_features
 from core.registry import MLflowTracker, RegistryError, load_model_from_registry
@@ -29,6 +30,7 @@ from core.train import (
     validate_params,
 )
 from core.train.cli import result_lines
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(n_battles=4000, seed=3, oracle_sample=200, oracle_replays=100)
@@ -412,3 +414,55 @@ def test_ensure_cli_still_answers_through_core_train(settings_factory, free_port
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and "127.0.0.1" in done.stderr
+
+
+# --- what a new user tried (brief F2): limits, flags and files say what they do --------------
+
+
+@pytest.mark.parametrize("battles", ["1", "5", "999", "2000001"])
+def test_train_evaluate_mode_and_core_evaluate_refuse_the_same_battle_counts(
+    settings_factory, battles
+):
+    settings = settings_factory()
+    for module, argv in (
+        ("core.train", ["--mode", "evaluate", "--n-battles", battles]),
+        ("core.evaluate", ["production", "--n-battles", battles]),
+    ):
+        done = run_cli(module, argv, settings)
+        assert done.returncode == 2 and done.stdout == "", (module, done.stdout)
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+        assert "1,000..2,000,000" in done.stderr, (module, done.stderr)
+    assert not (settings.artifacts_dir.exists() or settings.models_dir.exists())
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [("core.train", ["--grid-type", "fast", "--no-mlflow"]),
+     ("core.train", ["--grid-type=full", "--no-mlflow"]),
+     ("core.jobs", ["estimate", "--grid-type", "full"]),
+     ("core.jobs", ["train", "--grid-type", "fast"])],
+)  # fmt: skip
+def test_grid_type_without_gridsearch_is_refused_not_ignored(settings_factory, module, argv):
+    done = run_cli(module, argv, settings_factory())
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--grid-type only applies to a grid search: add --use-gridsearch." in done.stderr
+
+
+def test_dataset_mode_makes_the_folder_and_writes_a_readable_file(tmp_path, settings_factory):
+    current = os.umask(0o022)
+    os.umask(current)
+    done = run_cli("core.train", ["--mode", "dataset", "--data", "data/new/b.parquet",
+                                  "--n-battles", "1000", "--seed", "4"],
+                   settings_factory(), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / "data" / "new" / "b.parquet"
+    assert "written to data/new/b.parquet" in done.stdout
+    assert written.stat().st_mode & 0o777 == 0o644 & ~current
+    assert len(BattleDataset.from_frame(pd.read_parquet(written))) == 1000
+    assert [p.name for p in written.parent.iterdir()] == ["b.parquet"]  # no temp file left
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    done = run_cli("core.train", ["--mode", "dataset", "--data", str(blocked / "b.parquet"),
+                                  "--n-battles", "1000"], settings_factory())  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--data" in done.stderr and "--out" not in done.stderr

@@ -21,6 +21,9 @@ Verdict = Literal["better", "worse", "no significant difference"]
 SIGNIFICANCE = 0.05
 DEFAULT_COMPARE_BATTLES = 200_000
 DEFAULT_COMPARE_SEED = 2026
+# Fresh battles of an evaluation (core.evaluate, core.train --mode evaluate): fewer give
+# metrics too noisy to read (5 battles gave accuracy 1.0, 1 gave ROC AUC nan).
+MIN_EVALUATION_BATTLES, MAX_EVALUATION_BATTLES = 1_000, 2_000_000
 COMPARE_PAIRS = 300  # unordered held-out pairs for the matchup_mae difference
 COMPARE_REPLAYS = 200
 MIN_HELDOUT_BATTLES = 2_000  # fewer shared held-out battles: use every fresh battle

@@ -16,9 +16,9 @@ import os
 import sys
 import time
 
-from core.config import Settings, setup_logging
+from core.config import PROMOTION_POLICIES, Settings, setup_logging
 from core.errors import PredictionDexError
-from core.jobs.estimate import calibrate, estimate_training, format_duration
+from core.jobs.estimate import calibrate, describe_estimate, estimate_training
 from core.jobs.queue import TRAINING_QUEUE, TrainingJob
 
 EXIT_CANCELLED = 130
@@ -35,9 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", default="", help="a label for this model version")
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--use-gridsearch", action="store_true")
-    parser.add_argument("--grid-type", choices=["fast", "full"], default="fast")
+    parser.add_argument("--grid-type", choices=["fast", "full"], default=None,
+                        help="with --use-gridsearch: fast (default) or full")  # fmt: skip
     parser.add_argument("--oracle-sample", type=int, default=2000)
     parser.add_argument("--oracle-replays", type=int, default=400)
+    parser.add_argument("--promotion-policy", choices=PROMOTION_POLICIES, default=None,
+                        help="default: PREDICTIONDEX_PROMOTION_POLICY")  # fmt: skip
+    parser.add_argument("--promotion-battles", type=int, default=100_000,
+                        help="beats_production's fresh battles: 1,000..1,000,000")  # fmt: skip
     return parser
 
 
@@ -45,6 +50,8 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig, imported l
     from core.train import TrainConfig
     from core.train.cli import parse_params
 
+    if args.grid_type is not None and not args.use_gridsearch:
+        raise PredictionDexError("--grid-type only applies to a grid search: add --use-gridsearch.")
     params = parse_params(args.param)
     return TrainConfig(
         model_type=args.model,
@@ -54,9 +61,11 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig, imported l
         version_label=args.version,
         threshold=args.threshold,
         use_gridsearch=args.use_gridsearch,
-        grid_type=args.grid_type,
+        grid_type=args.grid_type or "fast",
         oracle_sample=args.oracle_sample,
         oracle_replays=args.oracle_replays,
+        promotion_policy=args.promotion_policy,
+        promotion_battles=args.promotion_battles,
     )
 
 
@@ -80,9 +89,27 @@ def _follow(job: TrainingJob) -> int:
     if view.state != "done":
         print(f"error: {view.error or view.message}", file=sys.stderr)
         return 2
-    for line in getattr(view.result, "messages", []):
+    for line in result_lines(view.result):
         print(line)
     return 0
+
+
+def result_lines(result) -> list[str]:  # noqa: ANN001 - a core.jobs.messages.JobResult
+    """The decision of a finished job, in the words `python -m core.train` prints."""
+    if result is None:
+        return []
+    oracle = result.metrics.get("oracle_accuracy")
+    lines = [f"✅ Model trained: test_accuracy={result.metrics.get('test_accuracy', float('nan')):.4f}"
+             + (f" (oracle {oracle:.4f})" if oracle is not None else "")]  # fmt: skip
+    if result.version is not None:
+        lines.append(f"✅ Registered as version {result.version} in Model Registry")
+    if result.promotion_message:
+        lines.append(("✅ " if result.promoted else "⚠️ ") + result.promotion_message)
+    if result.run_url:
+        lines.append(f"🔗 {result.run_url}")
+    if result.exported_to:
+        lines.append(f"✅ Local fallback updated in {result.exported_to}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = _config(args)
         estimate = estimate_training(config)
-        print(f"estimated duration: {format_duration(estimate.total_seconds)} {estimate}")
+        print(f"estimated duration: {describe_estimate(estimate)}", flush=True)
         if args.command == "estimate":
             return 0
         job = TRAINING_QUEUE.submit(TrainingJob(config.checked(), Settings.from_env()))

@@ -92,6 +92,19 @@ def estimate_training(config: Any) -> Estimate:
     )
 
 
+def describe_estimate(estimate: Estimate) -> str:
+    """'about 45 s: start 4 s, simulate 3 s, fit 34 s, oracle 1 s, publish 3 s' (plain words)."""
+    parts = (("start", estimate.start_seconds), ("simulate", estimate.data_seconds),
+             ("fit", estimate.fit_seconds), ("oracle", estimate.oracle_seconds),
+             ("publish", estimate.publish_seconds))  # fmt: skip
+    shown = ", ".join(f"{name} {_part_duration(seconds)}" for name, seconds in parts)
+    return f"about {format_duration(estimate.total_seconds)}: {shown}"
+
+
+def _part_duration(seconds: float) -> str:
+    return "< 1 s" if seconds < 0.5 else format_duration(seconds)
+
+
 def format_duration(seconds: float) -> str:
     """'45 s', '3 min', '1 h 20 min': how a person reads an estimate."""
     if seconds < 90:

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=[*MODEL_TYPES, "compare"], default="xgboost")
     parser.add_argument("--mode", choices=["all", "dataset", "train", "evaluate"], default="all")
     parser.add_argument("--use-gridsearch", action="store_true")
-    parser.add_argument("--grid-type", choices=["fast", "full"], default="fast")
+    parser.add_argument("--grid-type", choices=["fast", "full"], default=None,
+                        help="with --use-gridsearch: fast (default) or full")  # fmt: skip
     parser.add_argument("--version", default="", help="a label for this model version (v2, ...)")
     parser.add_argument("--no-mlflow", action="store_true", help="train and export locally only")
     parser.add_argument("--n-battles", type=int, default=DEFAULT_BATTLES)
@@ -102,7 +103,7 @@ def _configs(args: argparse.Namespace, data: BattleDataset | None) -> list[Train
     base = dict(
         n_battles=args.n_battles if data is None else len(data), seed=args.seed,
         scenario=args.scenario, level=parse_level(args.level), roster=args.roster,
-        use_gridsearch=args.use_gridsearch, grid_type=args.grid_type, version_label=args.version,
+        use_gridsearch=args.use_gridsearch, grid_type=args.grid_type or "fast", version_label=args.version,
         threshold=args.threshold, oracle_sample=args.oracle_sample,
         oracle_replays=args.oracle_replays, use_mlflow=not args.no_mlflow,
         promotion_policy=args.promotion_policy, promotion_battles=args.promotion_battles,
@@ -114,13 +115,10 @@ def _configs(args: argparse.Namespace, data: BattleDataset | None) -> list[Train
 
 
 def _run(args: argparse.Namespace, settings: Settings, echo: Callable[[str], None]) -> int:
+    if args.grid_type is not None and not args.use_gridsearch:
+        raise TrainingError("--grid-type only applies to a grid search: add --use-gridsearch.")
     if args.mode == "dataset":
-        out = args.data or Path("data/battles.parquet")
-        level = parse_level(args.level)
-        data = generate_dataset(args.n_battles, args.seed, args.scenario, level, args.roster)
-        write_parquet_atomically(data.to_frame(), out)
-        echo(f"✅ Dataset of {len(data):,} battles written to {out}")
-        return 0
+        return _write_dataset(args, echo)
     if args.mode == "evaluate":
         return _evaluate(args, settings, echo)
     data = None
@@ -133,6 +131,22 @@ def _run(args: argparse.Namespace, settings: Settings, echo: Callable[[str], Non
         return _compare(configs, settings, data, echo)
     for line in result_lines(train_model(configs[0], settings, data=data)):
         echo(line)
+    return 0
+
+
+def _write_dataset(args: argparse.Namespace, echo: Callable[[str], None]) -> int:
+    """--mode dataset: simulate and write the parquet at --data, making its folder if needed."""
+    out = args.data or Path("data/battles.parquet")
+    level = parse_level(args.level)
+    data = generate_dataset(args.n_battles, args.seed, args.scenario, level, args.roster)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TrainingError(
+            f"Cannot create the folder {out.parent} ({error.strerror}): choose another --data."
+        ) from None
+    write_parquet_atomically(data.to_frame(), out)
+    echo(f"✅ Dataset of {len(data):,} battles written to {out}")
     return 0
 
 
@@ -163,8 +177,15 @@ def _evaluate(args: argparse.Namespace, settings: Settings, echo: Callable[[str]
     import numpy as np
 
     from core.evaluate import evaluate_model
+    from core.evaluate.compare import MAX_EVALUATION_BATTLES, MIN_EVALUATION_BATTLES
     from core.registry import load_model_from_registry
 
+    if not MIN_EVALUATION_BATTLES <= args.n_battles <= MAX_EVALUATION_BATTLES:
+        raise TrainingError(
+            f"--n-battles {args.n_battles:,} is outside {MIN_EVALUATION_BATTLES:,}.."
+            f"{MAX_EVALUATION_BATTLES:,} for --mode evaluate (as for python -m core.evaluate): "
+            "fewer battles give metrics too noisy to read."
+        )
     level = parse_level(args.level)
     bundle, info = load_model_from_registry(
         settings.model_name, settings.model_stage, settings=settings
