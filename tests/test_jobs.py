@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from core.jobs.process import close_job_runs
 from core.registry import MLflowTracker
 from core.registry.lock import lock_age, promotion_lock
 from core.train import TrainConfig
-from tests.cli import child_env
+from tests.cli import child_env, run_cli
 
 SMALL = {"n_battles": 3000, "oracle_sample": 100, "oracle_replays": 50}
 # A fit that lasts well over the cancel budget: thousands of deep trees on 20,000 battles.
@@ -365,3 +366,39 @@ def test_cancel_while_promoting_waits_for_the_promotion_and_leaves_no_lock(
     last = tracker.audit_log(name).iloc[-1]
     assert (last["action"], last["to_version"], last["status"]) == ("promote", 1, "ok")
     assert run_statuses(settings) == ["FINISHED"]
+
+
+# --- the jobs CLI says what it estimates and what it decided -----------------------------------
+
+
+def test_the_estimate_cli_speaks_in_plain_words(settings_factory) -> None:
+    done = run_cli("core.jobs", ["estimate", "--n-battles", "60000"], settings_factory())
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert re.fullmatch(
+        r"estimated duration: about \d+ (s|min): start \d+ s, simulate (< 1 s|\d+ s), "
+        r"fit (< 1 s|\d+ (s|min)), oracle (< 1 s|\d+ s), publish \d+ s",
+        line,
+    ), line
+    assert "Estimate(" not in line and "0.2739" not in line
+
+
+@pytest.mark.slow
+def test_the_train_cli_prints_the_decision_after_deciding(settings_factory) -> None:
+    """It used to end at 'deciding on version N' with exit 0 and no decision."""
+    settings = settings_factory(with_store=True)
+    argv = ["train", "--n-battles", "3000", "--oracle-sample", "100", "--oracle-replays", "50",
+            "--promotion-battles", "1000"]  # fmt: skip
+    done = run_cli("core.jobs", argv, settings, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    deciding = next(i for i, line in enumerate(lines) if "deciding on version 1" in line)
+    after = lines[deciding + 1 :]
+    assert any(re.fullmatch(r"✅ Model trained: test_accuracy=0\.\d{4} \(oracle 0\.\d{4}\)", x)
+               for x in after), after  # fmt: skip
+    assert "✅ Registered as version 1 in Model Registry" in after
+    assert "✅ Model promoted to Production" in after
+    done = run_cli("core.jobs", [*argv, "--threshold", "0.999"], settings, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "✅ Registered as version 2 in Model Registry" in done.stdout
+    assert "⚠️ Model registered but not promoted (accuracy < 0.999)" in done.stdout
