@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from core.config import ConfigError, Settings
+from core.config import PROJECT_ROOT, ConfigError, Settings
 from core.dataset import generate_dataset
 from core.evaluate.cli import KEYS
 from core.registry import Registry
@@ -127,6 +127,51 @@ def test_evaluate_cli_prints_every_key_and_stores_the_evaluation(store):
     assert answer["ci_low"] <= answer["difference"] <= answer["ci_high"] < 0
     assert answer["excess_error"] >= 0
     assert answer["accuracy"] - answer["accuracy_against"] == pytest.approx(answer["difference"])
+
+
+@pytest.mark.slow
+def test_evaluate_cli_compares_production_with_the_previous_holder_and_explains_its_battles(store):
+    settings, _ = store
+    done = run_cli("core.evaluate", ["production", "--n-battles", "20000", "--replays", "30"],
+                   settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    notes = " ".join(answer["notes"])
+    # v6 holds Production; v5 held it before (the audit's history): not v6 against itself.
+    assert answer["version"] == 6 and answer["against"] == 5, notes
+    assert answer["p_value"] is not None and answer["difference"] != 0
+    assert "compared with the previous Production (v5)" in notes
+    assert answer["battles_simulated"] == 20_000
+    assert answer["heldout"] and 2_000 <= answer["battles"] < 20_000
+    assert f"{answer['battles']:,} of the 20,000 fresh battles were used" in notes
+    assert "held out from v6's training" in notes
+    assert answer["compared_battles"] > 0 and f"{answer['compared_battles']:,}" in notes
+    assert "by chance" in notes and "expected_accuracy" in notes  # the oracle is an estimate
+    assert answer["expected_accuracy"] <= answer["oracle_accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["3", "--against", "3"], ["6", "--against", "production"]])
+def test_evaluate_cli_skips_comparing_a_version_with_itself_and_says_so(store, argv):
+    settings, _ = store
+    done = run_cli("core.evaluate", [*argv, "--n-battles", "5000", "--replays", "30"], settings)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["against"] is None and answer["compared_battles"] is None
+    assert answer["difference"] is None and answer["p_value"] is None and answer["verdict"] is None
+    assert answer["notes"][0] == f"--against names v{argv[0]} itself: comparison skipped."
+    assert 0.5 < answer["accuracy"] <= 1 and answer["battles_simulated"] == 5000
+
+
+def test_readme_states_the_exact_beats_production_rule():
+    text = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "also beat Production" not in text and "best any model can reach" not in text
+    for rule in ("not significantly worse", "higher point estimate", "McNemar p < 0.05"):
+        assert rule in text, rule
+    table_row = text.split("| `PREDICTIONDEX_PROMOTION_POLICY`")[1].split("| `PREDICTIONDEX_USER`")[
+        0
+    ]
+    assert "not significantly negative" in table_row and "higher point estimate" in table_row
 
 
 @pytest.mark.slow

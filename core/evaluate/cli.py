@@ -20,7 +20,16 @@ KEYS = ("version", "against", "accuracy", "accuracy_against", "difference", "ci_
         "p_value", "verdict", "excess_error", "excess_error_low", "excess_error_high",
         "oracle_accuracy", "expected_accuracy", "matchup_mae", "matchup_p95", "matchup_max",
         "matchup_wrong_side", "antisymmetry_max", "log_loss_difference",
-        "matchup_mae_difference", "battles", "heldout", "seed")  # fmt: skip
+        "matchup_mae_difference", "battles_simulated", "battles", "heldout", "compared_battles",
+        "seed", "notes")  # fmt: skip
+COMPARISON_KEYS = ("accuracy_against", "difference", "ci_low", "ci_high", "p_value", "verdict",
+                   "log_loss_difference", "matchup_mae_difference", "compared_battles")  # fmt: skip
+ORACLE_NOTE = (
+    "oracle_accuracy is the expected accuracy of the best possible rule (predict the side with "
+    "the higher true p), estimated on a sample of at most {sample:,} of these battles; accuracy "
+    "counts sampled winners, so it can exceed that estimate by chance. expected_accuracy is the "
+    "like-for-like figure (never above oracle_accuracy)."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,13 +53,20 @@ def _whole(low: int, high: int):
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's arguments (validated here, before any work)."""
-    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
+    from core.evaluate.compare import (
+        DEFAULT_COMPARE_BATTLES,
+        DEFAULT_COMPARE_SEED,
+        MAX_EVALUATION_BATTLES,
+        MIN_EVALUATION_BATTLES,
+    )
 
     parser = _Parser(prog="python -m core.evaluate", description=__doc__)
     parser.add_argument("version", help="a version number, or production")
-    parser.add_argument("--against", default="production", help="production or a version")
-    parser.add_argument("--n-battles", type=_whole(1_000, 2_000_000),
-                        default=DEFAULT_COMPARE_BATTLES)  # fmt: skip
+    parser.add_argument("--against", default=None,
+                        help="production or a version (default: Production, or the previous "
+                        "Production when VERSION holds it)")  # fmt: skip
+    parser.add_argument("--n-battles", default=DEFAULT_COMPARE_BATTLES,
+                        type=_whole(MIN_EVALUATION_BATTLES, MAX_EVALUATION_BATTLES))  # fmt: skip
     parser.add_argument("--seed", type=_whole(0, 2**31 - 1), default=DEFAULT_COMPARE_SEED)
     parser.add_argument("--replays", type=_whole(1, 10_000), default=400)
     return parser
@@ -60,30 +76,87 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _baseline(registry, candidate, against: str | None) -> tuple[int | None, str]:
+    """(version to compare with, or None to skip the comparison; why it was chosen or skipped)."""
+    from core.evaluate.stored import resolve
+
+    version = candidate.version
+    if against is not None:
+        baseline = resolve(registry, against).version
+        if baseline == version:
+            return None, f"--against names v{version} itself: comparison skipped."
+        return baseline, ""
+    name = registry.settings.model_name
+    production = registry.current_version(name)
+    if production is None:
+        return None, "Nobody holds Production: comparison skipped (give --against VERSION)."
+    if production != version:
+        return production, f"Compared with Production (v{production})."
+    for row in registry.earlier_holders(name):
+        try:
+            return resolve(registry, row.version).version, (
+                f"v{version} holds Production: compared with the previous Production "
+                f"(v{row.version})."
+            )
+        except PredictionDexError:
+            continue  # deleted since: try the one before
+    return None, f"v{version} holds Production and none held it before: comparison skipped."
+
+
+def _battles_note(fresh, version: int) -> str:
+    simulated, used = len(fresh.data), int(fresh.rows.size)
+    if fresh.heldout:
+        return (f"{used:,} of the {simulated:,} fresh battles were used: those whose matchup was "
+                f"held out from v{version}'s training (its test matchups), so the model never "
+                "saw them; the other battles were left out.")  # fmt: skip
+    return (f"All {simulated:,} fresh battles were used: v{version}'s training split is unknown "
+            "or fewer than 2,000 of them are on its held-out matchups, so some matchups may "
+            "have been in its training.")  # fmt: skip
+
+
 def evaluate_and_compare(args: argparse.Namespace, settings: Settings) -> dict:
-    """The JSON object: the version's evaluation and its comparison with --against."""
-    from core.evaluate.stored import compare_versions, evaluate_version, resolve
+    """The JSON object: the version's evaluation and, unless skipped, its comparison."""
+    from core.evaluate.stored import (
+        ORACLE_SAMPLE,
+        compare_versions,
+        evaluate_version,
+        evaluation_battles,
+        resolve,
+    )
     from core.registry import Registry
 
     registry = Registry(settings)
-    # Resolve both first: an unknown version or an empty Production fails before any write.
-    resolve(registry, args.version), resolve(registry, args.against)
-    version, evaluation = evaluate_version(args.version, settings=settings,
+    # Resolve both first: an unknown version fails before any write.
+    candidate = resolve(registry, args.version)
+    baseline, why = _baseline(registry, candidate, args.against)
+    version, evaluation = evaluate_version(candidate.version, settings=settings,
                                            n_battles=args.n_battles, seed=args.seed,
                                            replays=args.replays)  # fmt: skip
-    compared = compare_versions(version, args.against, settings=settings,
-                                n_battles=args.n_battles, seed=args.seed)  # fmt: skip
-    c, metrics = compared.comparison, evaluation.metrics()
-    out = {"version": version, "against": compared.baseline, "accuracy": c.accuracy,
-           "accuracy_against": c.accuracy_against, "difference": c.difference.estimate,
-           "ci_low": c.difference.low, "ci_high": c.difference.high, "p_value": c.p_value,
-           "verdict": c.verdict, "log_loss_difference": c.log_loss_difference,
-           "matchup_mae_difference": c.matchup_mae_difference, "battles": c.battles,
-           "heldout": c.heldout, "seed": args.seed}  # fmt: skip
-    for key in KEYS:
-        if key not in out:
-            out[key] = metrics.get(key)
-    return {key: _finite(out[key]) for key in KEYS}
+    fresh = evaluation_battles(registry, candidate, args.n_battles, args.seed)
+    notes = [_battles_note(fresh, version), ORACLE_NOTE.format(sample=ORACLE_SAMPLE)]
+    out = {**evaluation.metrics(), "version": version, "against": baseline, "seed": args.seed,
+           "battles_simulated": len(fresh.data), "battles": int(fresh.rows.size),
+           "heldout": fresh.heldout}  # fmt: skip
+    if baseline is not None:
+        c = compare_versions(version, baseline, settings=settings, n_battles=args.n_battles,
+                             seed=args.seed).comparison  # fmt: skip
+        out.update(accuracy=c.accuracy, accuracy_against=c.accuracy_against,
+                   difference=c.difference.estimate, ci_low=c.difference.low,
+                   ci_high=c.difference.high, p_value=c.p_value, verdict=c.verdict,
+                   log_loss_difference=c.log_loss_difference,
+                   matchup_mae_difference=c.matchup_mae_difference,
+                   compared_battles=c.battles)  # fmt: skip
+        if c.heldout:
+            why += (f" The comparison used the {c.battles:,} fresh battles whose matchups were "
+                    "held out from both trainings.")  # fmt: skip
+        else:
+            why += (f" The comparison used all {c.battles:,} fresh battles: fewer than 2,000 "
+                    "are on matchups held out from both trainings.")  # fmt: skip
+    else:
+        out.update(dict.fromkeys(COMPARISON_KEYS))
+        out["accuracy"] = out.get("test_accuracy")
+    out["notes"] = [why.strip(), *notes] if why else notes
+    return {key: _finite(out.get(key)) for key in KEYS}
 
 
 def main(argv: list[str] | None = None) -> int:

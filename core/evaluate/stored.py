@@ -16,6 +16,7 @@ from core.evaluate.compare import (
     DEFAULT_COMPARE_BATTLES,
     DEFAULT_COMPARE_SEED,
     Comparison,
+    FreshBattles,
     compare_models,
     fresh_battles,
 )
@@ -102,6 +103,16 @@ def compare_versions(
     return VersionComparison(new.version, old.version, compare_models(new_model, old_model, fresh))
 
 
+def evaluation_battles(registry, info, n_battles: int, seed: int) -> FreshBattles:
+    """The fresh battles `evaluate_version` scores a version on (cached): `.data` holds every
+    battle simulated, `.rows` those on matchups held out from the version's training (`.heldout`),
+    or all of them when its split is unknown or fewer than MIN_HELDOUT_BATTLES are held out."""
+    model = load_bundle(registry, info)
+    split = training_split(registry, info)
+    roster = str(model.metadata.get("roster") or "letsgo")
+    return fresh_battles(n_battles, seed, roster, (split,) if split else ())
+
+
 def evaluate_version(
     version: int | str,
     *,
@@ -123,9 +134,7 @@ def evaluate_version(
     registry = _registry(settings)
     info = resolve(registry, version)
     model = load_bundle(registry, info)
-    split = training_split(registry, info)
-    fresh = fresh_battles(n_battles, seed, str(model.metadata.get("roster") or "letsgo"),
-                          (split,) if split else ())  # fmt: skip
+    fresh = evaluation_battles(registry, info, n_battles, seed)
     evaluation = evaluate_model(
         model, fresh.data, fresh.rows, features=fresh.features,
         oracle_sample=ORACLE_SAMPLE, oracle_replays=replays, seed=seed,
