@@ -153,11 +153,17 @@ previous_holder = rollback_target  # the name pages/models.py calls (core has th
 def earlier_holders(
     audit: pd.DataFrame, stage: str, current: int | None, existing: set[int] | None = None
 ) -> list[EarlierHolder]:
-    """Every earlier holder of the stage, most recent first, with when/who/why (for a picker)."""
+    """The rollback path of the stage (the earlier holders a rollback steps back to), most
+    recent first, with when/who/why, for the "Roll back to…" picker. Versions a rollback went
+    back past are left out: going to them is a promotion (or `rollback --to` in the CLI)."""
     if current is None or audit.empty:
         return []
     rows = registry_audit.earlier_holders(audit_entries(audit), stage, current)
-    return [row for row in rows if existing is None or row.version in existing]
+    return [
+        row
+        for row in rows
+        if not row.rolled_back_over and (existing is None or row.version in existing)
+    ]
 
 
 def metric_deltas(versions: pd.DataFrame, version: int, reference: int) -> dict[str, dict]:

@@ -90,7 +90,8 @@ if approver:
     target = right.selectbox(
         "Roll back to…", [row.version for row in earlier], key="models_rollback_target",
         format_func={row.version: versions.holder_label(row) for row in earlier}.get,
-        help="Every earlier Production version, newest first, with when and why it was promoted.",
+        help="The earlier Production versions a rollback steps back to, newest first, with when "
+        "and why each was promoted.",
     ) if earlier else previous  # fmt: skip
     right.button(
         f"Roll back Production to v{target}" if target else "Roll back Production",

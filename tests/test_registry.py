@@ -543,16 +543,26 @@ def test_rollbacks_walk_back_through_the_production_history(tracker, model_name,
         tracker.rollback(model_name)  # never forward
     # Undoing a rollback is a promotion; then --to picks an earlier holder directly.
     tracker.promote(model_name, 4, reason="v4 fixed", expected_current=1)
-    assert [row.version for row in tracker.earlier_holders(model_name)] == [1]
+    # The rollback path is v1; v2 and v3 were rolled back over but can still be chosen by --to.
+    assert [(row.version, row.rolled_back_over) for row in tracker.earlier_holders(model_name)] == [
+        (1, False), (2, True), (3, True),
+    ]  # fmt: skip
     for version in (2, 3):
         tracker.promote(model_name, version)
     tracker.promote(model_name, 4, reason="again")
-    with pytest.raises(RegistryError, match=r"Earlier holders: v3, v2, v1"):
+    with pytest.raises(RegistryError, match=r"has no version 5"):
+        tracker.rollback(model_name, to=5)
+    train_and_register(tracker, model_name, tmp_path, seed=5)  # v5: registered, never promoted
+    with pytest.raises(
+        RegistryError, match=r"never held Production. Versions that did: v3, v2, v1"
+    ):
         tracker.rollback(model_name, to=5)
     result = tracker.rollback(model_name, to=2, reason="pick v2")
     assert (result.version, result.previous_version, result.changed) == (2, 4, True)
-    # The history is now v1, v4, v2: the next rollback goes to v4, then v1.
-    assert [row.version for row in tracker.earlier_holders(model_name)] == [4, 1]
+    # The history is now v1, v4, v2: the next rollback goes to v4, then v1 (v3 rolled back over).
+    holders = tracker.earlier_holders(model_name)
+    assert [row.version for row in holders if not row.rolled_back_over] == [4, 1]
+    assert [row.version for row in holders if row.rolled_back_over] == [3]
     entries = tracker.audit(model_name)
     assert isinstance(entries[0], registry.AuditEntry)
     assert [(e.action, e.from_version, e.to_version) for e in entries if e.done][-5:] == [
@@ -572,7 +582,7 @@ def test_rollback_skips_versions_that_no_longer_exist(tracker, model_name, tmp_p
     assert [row.version for row in tracker.earlier_holders(model_name)] == [1]
     assert tracker.rollback(model_name).version == 1
     tracker.promote(model_name, 3)
-    with pytest.raises(RegistryError, match="did not hold Production before"):
+    with pytest.raises(RegistryError, match="has no version 2"):
         tracker.rollback(model_name, to=2)  # deleted: no longer offered
 
 
@@ -597,10 +607,13 @@ def test_rollback_cli_with_to(store, tracker, model_name, tmp_path, monkeypatch,
     monkeypatch.setenv("MLFLOW_MODEL_NAME", model_name)
     assert registry.main(["rollback", "--to", "2", "--reason", "cli"]) == 0
     assert "v2 is now Production (was v4)" in capsys.readouterr().out
-    assert registry.main(["rollback", "--to", "3"]) == 2
+    assert registry.main(["rollback", "--to", "9"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Earlier holders: v1" in err
-    assert tracker.current_version(model_name) == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and "has no version 9" in err
+    # v3 held Production before (then was rolled back over): --to may still choose it.
+    assert registry.main(["rollback", "--to", "3", "--reason", "cli"]) == 0
+    assert "v3 is now Production (was v2)" in capsys.readouterr().out
+    assert tracker.current_version(model_name) == 3
 
 
 def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):

@@ -13,10 +13,12 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.registry.checks import as_version
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,9 @@ class EarlierHolder:
 
     Attributes:
         version: the version number; promoted_at: when it last got the stage (UTC);
-        promoted_by: who; action: "promote" or "rollback"; reason: why.
+        promoted_by: who; action: "promote" or "rollback"; reason: why;
+        rolled_back_over: True when a later rollback went back past it, so the rollback button
+            no longer steps to it (it can still be chosen with `rollback --to`).
     """
 
     version: int
@@ -77,6 +81,7 @@ class EarlierHolder:
     promoted_by: str
     action: str
     reason: str
+    rolled_back_over: bool = False
 
 
 def _parse_time(value: object) -> datetime:
@@ -130,6 +135,8 @@ def append(client, model_name: str, tags: dict[str, str], **fields: object) -> A
 
 def as_frame(entries: list[AuditEntry]) -> pd.DataFrame:
     """The entries as a table (AUDIT_COLUMNS; versions as nullable Int64), oldest first."""
+    import pandas as pd
+
     frame = pd.DataFrame([asdict(entry) for entry in entries], columns=AUDIT_COLUMNS)
     if frame.empty:
         return frame
@@ -167,25 +174,37 @@ def _below_current(entries: list[AuditEntry], stage: str, current: int | None) -
     return stack[:-1]
 
 
+def _holder(version: int, entry: AuditEntry | None, rolled_back_over: bool) -> EarlierHolder:
+    return EarlierHolder(
+        version=version,
+        promoted_at=entry.time if entry else datetime.fromtimestamp(0, UTC),
+        promoted_by=entry.user if entry else "",
+        action=entry.action if entry else "",
+        reason=entry.reason if entry else "(before the audit trail)",
+        rolled_back_over=rolled_back_over,
+    )
+
+
 def earlier_holders(
     entries: list[AuditEntry], stage: str, current: int | None
 ) -> list[EarlierHolder]:
-    """Every version that held `stage` before `current`, most recent first, each once."""
+    """Every other version that ever held `stage`, each once: first the rollback path (the
+    holders a rollback steps back to, most recent first), then those a rollback went back past
+    (`rolled_back_over`, most recently installed first)."""
     rows: list[EarlierHolder] = []
     seen = {current}
     for version, entry in reversed(_below_current(entries, stage, current)):
-        if version in seen:
-            continue
-        seen.add(version)
-        rows.append(
-            EarlierHolder(
-                version=version,
-                promoted_at=entry.time if entry else datetime.fromtimestamp(0, UTC),
-                promoted_by=entry.user if entry else "",
-                action=entry.action if entry else "",
-                reason=entry.reason if entry else "(before the audit trail)",
-            )
-        )
+        if version not in seen:
+            seen.add(version)
+            rows.append(_holder(version, entry, False))
+    for entry in reversed(entries):
+        if entry.done and entry.stage == stage:
+            for version in (entry.to_version, entry.from_version):
+                if version is not None and version not in seen:
+                    seen.add(version)
+                    rows.append(
+                        _holder(version, entry if version == entry.to_version else None, True)
+                    )
     return rows
 
 
@@ -195,6 +214,6 @@ def previous_holder(
     """The version a rollback of `stage` from `current` restores: the nearest earlier holder
     for which `usable(version)` is true (e.g. it still exists), or None."""
     for row in earlier_holders(entries, stage, current):
-        if usable(row.version):
+        if not row.rolled_back_over and usable(row.version):
             return row.version
     return None

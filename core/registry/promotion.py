@@ -175,19 +175,10 @@ def _rollback_target(store, request, current, entries, asked) -> int:
             f"nothing to roll back: no version of {name} holds {stage}. "
             f"Promote one with `python -m core.registry promote VERSION`."
         )
-    earlier = [row.version for row in audit.earlier_holders(entries, stage, current)]
+    holders = audit.earlier_holders(entries, stage, current)
     if asked is not None:
-        if asked not in earlier:
-            listed = ", ".join(f"v{v}" for v in earlier) or "none"
-            raise RegistryError(
-                f"cannot roll back {stage} to v{asked}: it did not hold {stage} before "
-                f"v{current}. Earlier holders: {listed}; or promote v{asked} instead."
-            )
-        if not _exists(store, name, asked):
-            raise RegistryError(
-                f"cannot roll back to v{asked}: that version no longer exists; pick another."
-            )
-        return asked
+        return _chosen_target(store, request, current, holders, asked)
+    earlier = [row.version for row in holders if not row.rolled_back_over]
     if not earlier:
         raise RegistryError(
             f"no earlier {stage} version of {name} to roll back to (v{current} "
@@ -201,6 +192,27 @@ def _rollback_target(store, request, current, entries, asked) -> int:
             "exists; promote another version explicitly."
         )
     return target
+
+
+def _chosen_target(store, request, current, holders, asked: int) -> int:
+    """`rollback --to asked`: any version that held the stage before, if it still exists."""
+    name, stage = request.name, request.stage
+    if asked == current:
+        raise RegistryError(f"v{asked} already holds {stage}: nothing to roll back.")
+    if not _exists(store, name, asked):
+        raise RegistryError(
+            f"cannot roll back {stage} to v{asked}: {name} has no version {asked} (deleted or "
+            "never registered); `python -m core.registry list` shows the versions."
+        )
+    if asked not in {row.version for row in holders}:
+        listed = ", ".join(
+            f"v{row.version}" for row in holders if _exists(store, name, row.version)
+        )
+        raise RegistryError(
+            f"cannot roll back {stage} to v{asked}: it never held {stage}. Versions that did: "
+            f"{listed or 'none'}; or promote v{asked} instead."
+        )
+    return asked
 
 
 def _move_alias(store: Store, request: _Request, number: int) -> PromotionResult:

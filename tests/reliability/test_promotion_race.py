@@ -59,7 +59,8 @@ def previous_holder(tracker: MLflowTracker, name: str, current: int) -> int:
     registry's own history read before the round, not a rule of the test's own.
     """
     assert tracker.current_version(name) == current
-    return Registry(tracker.settings).earlier_holders(name)[0].version
+    holders = Registry(tracker.settings).earlier_holders(name)
+    return next(row.version for row in holders if not row.rolled_back_over)
 
 
 def check_round(tracker, name, replies, current, expected_winners, audit_before) -> int:
