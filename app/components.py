@@ -16,6 +16,7 @@ from core.config import Settings
 from core.pokedex import STAT_NAMES, Pokedex, Pokemon
 from core.pokedex.names import display_aliases
 from core.predict import Prediction
+from core.predict.sources import serving_label
 from core.train import HYPERPARAMETERS, TrainingError
 
 # st.badge offers a small palette; each type gets the closest colour and a Material icon.
@@ -141,9 +142,22 @@ def metric_deltas(deltas: dict[str, dict]) -> None:
 
 
 def serving_caption(prediction: Prediction) -> str:
-    """'battle_winner_predictor v3 (registry, xgboost)'."""
-    version = f" v{prediction.model_version}" if prediction.model_version else ""
-    return f"{prediction.model_name or 'model'}{version} ({prediction.source}, {prediction.model_type})"
+    """'battle_winner_predictor v3 (xgboost)', '... v3 (local fallback) (xgboost)', or
+    'unversioned local model (xgboost)'."""
+    label = serving_label(prediction.source, prediction.model_version)
+    if prediction.source == "local" and not prediction.model_version:
+        return f"{label} ({prediction.model_type})"
+    return f"{prediction.model_name or 'model'} {label} ({prediction.model_type})"
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with one decimal, never a misleading 0.0% or 100.0%:
+    below 0.05% it reads '< 0.1%', above 99.95% '> 99.9%' (exact 0 and 1 stay as they are)."""
+    if 0.0 < p < 0.0005:
+        return "< 0.1%"
+    if 0.9995 < p < 1.0:
+        return "> 99.9%"
+    return f"{p:.1%}"
 
 
 def prediction_result(
@@ -152,21 +166,22 @@ def prediction_result(
     """The winner, P(A wins), who answered, the simulator's rate next to it, and why."""
     if prediction.source == "local":
         st.warning(
-            f"Local fallback model: this answer comes from models/ (version "
-            f"{prediction.model_version or 'unknown'}), not from the registry. Why: "
+            f"Local fallback model: this answer comes from models/ "
+            f"({serving_label(prediction.source, prediction.model_version)}), not from the "
+            "registry. Why: "
             f"{fallback_reason or 'the registry is not in use'}.",
             icon=":material/cloud_off:",
         )
     p_a = prediction.p_a_wins
     st.subheader("Even: neither side is favoured" if p_a == 0.5 else f"{prediction.winner} wins")
     columns = st.columns(4)
-    columns[0].metric(f"P({prediction.name_a} wins)", f"{p_a:.1%}")
-    columns[1].metric(f"P({prediction.name_b} wins)", f"{1 - p_a:.1%}")
+    columns[0].metric(f"P({prediction.name_a} wins)", percent(p_a))
+    columns[1].metric(f"P({prediction.name_b} wins)", percent(1 - p_a))
     if prediction.simulated_p_a_wins is not None:
         simulated = prediction.simulated_p_a_wins
         columns[2].metric(
             f"Simulator, {prediction.simulated_battles:,} battles",
-            f"{simulated:.1%}",
+            percent(simulated),
             f"model {100 * (p_a - simulated):+.1f} pts",
             delta_color="off",
             delta_arrow="off",
@@ -174,8 +189,8 @@ def prediction_result(
         )
     columns[3].metric(
         "Answered by",
-        f"v{prediction.model_version or '?'}",
-        prediction.source,
+        f"v{prediction.model_version}" if prediction.model_version else "unversioned",
+        "local fallback" if prediction.source == "local" else prediction.source,
         delta_color="off",
         delta_arrow="off",
     )
@@ -238,11 +253,17 @@ def version_table(table: pd.DataFrame) -> None:
             "f1_score": st.column_config.NumberColumn("F1", format=number),
             "roc_auc": st.column_config.NumberColumn("ROC-AUC", format=number),
             "oracle_accuracy": st.column_config.NumberColumn("oracle acc.", format=number),
-            "oracle_gap": st.column_config.NumberColumn(
-                "gap to oracle",
-                format=number,
+            "version_label": "label",
+            "gap_to_oracle": st.column_config.TextColumn(
+                "gap to oracle [95% CI]",
                 help="Excess error: how much less often the model is right than the oracle on "
                 "the same battles (paired, so never below 0; lower is better)",
+            ),
+            "matchup_mae": st.column_config.NumberColumn(
+                "matchup error",
+                format=number,
+                help="Mean |model − simulator's true P(A wins)| over matchups held out from "
+                "training, level 50, default moves (0.01 = 1 point; lower is better)",
             ),
             "model_type": "model",
             "created_at": st.column_config.DatetimeColumn(
@@ -313,16 +334,16 @@ def hyperparameter_inputs(model_type: str) -> tuple[dict[str, float | int], list
         with columns[index % 3]:
             is_int = spec.kind is int
             value = st.number_input(
-                name,
+                spec.label,
                 value=spec.default,
                 step=1 if is_int else 0.05,
                 format="%d" if is_int else "%.4f",
-                help=f"{spec.help}: {spec.range_text()} (default {spec.default:g})",
+                help=f"{spec.help} (`{name}`): {spec.range_text()} (default {spec.default:g})",
                 key=f"train_{model_type}_{name}",
             )
             try:
                 params[name] = spec.check(value)
             except TrainingError as error:
                 st.error(str(error), icon=":material/error:")
-                errors.append(name)
+                errors.append(spec.label)
     return params, errors

@@ -12,11 +12,12 @@ import hashlib
 import streamlit as st
 
 from app import cache, charts, components, guard
-from core.config import PROJECT_ROOT, Settings
+from core.config import Settings
 from core.pokedex import Pokedex
 from core.predict import PredictionModel
 from core.predict.batch import MAX_BATCH_ROWS
 from core.predict.batch_csv import MAX_BATCH_BYTES, CsvBatch, predict_csv, write_batch_csv
+from core.predict.sources import serving_label
 
 MEMORY = "predict_memory"  # not a widget key: Streamlit keeps it across pages
 BATCH_RESULT = "predict_batch_result"
@@ -42,24 +43,25 @@ def remember(*keys: str) -> None:
             memory[key] = st.session_state[key]
 
 
+RULES_IN_BRIEF = (
+    "- Stats at the chosen level (perfect IVs, no EVs, neutral nature); up to four damaging "
+    "moves each, the four that hurt this opponent most unless you pick them.\n"
+    "- Each turn the higher-priority move goes first, then the faster Pokémon (a tie is a coin "
+    "flip); a move hits with its accuracy.\n"
+    "- Damage follows the games' formula with critical hits, the 85–100 % roll, same-type bonus "
+    "and type effectiveness; each move keeps its own rules (Foul Play, multi-hit, recoil, "
+    "drain, fixed and level damage, high critical-hit ratio).\n"
+    "- The battle ends when one side faints; if neither can hurt the other, or after 100 turns, "
+    "the side with more HP left wins."
+)
+
+
 def simplifications_note() -> None:
-    """A short note of what the simulator leaves out, with its README section."""
+    """A short note of what the simulator leaves out and its rules in brief, with the README
+    section that has the full rules (and the developer's details)."""
     with st.expander("What the simulator leaves out", icon=":material/info:"):
-        st.markdown(f"{SIMPLIFICATIONS} The full rules: **{README_SIMULATOR}**.")
-        section = readme_section()
-        if section:
-            st.markdown(section)
-
-
-def readme_section() -> str:
-    """The README's simulator section (rules and simplifications), '' when the file is absent."""
-    path = PROJECT_ROOT / "README.md"
-    if not path.is_file():
-        return ""
-    text = path.read_text(encoding="utf-8")
-    start = text.find("### The battle simulator")
-    end = text.find("\n### ", start + 1)
-    return "" if start < 0 else text[start : end if end > 0 else None].strip()
+        st.markdown(f"{SIMPLIFICATIONS}\n\n{RULES_IN_BRIEF}")
+        st.caption(f"The full rules and every move left out: {README_SIMULATOR}.")
 
 
 def heat_map(settings: Settings, model: PredictionModel, dex: Pokedex, group: list[str]) -> None:
@@ -87,7 +89,7 @@ def batch_panel(model: PredictionModel) -> None:
     """Upload a CSV of matchups: answers, refusals with their reason, and the CSV to download."""
     st.caption(
         f"Columns: `pokemon_a,pokemon_b` and optionally `level_a,level_b,moves_a,moves_b` (moves "
-        f"separated by `;`). Up to {MAX_BATCH_ROWS:,} rows and {MAX_BATCH_BYTES // 2**20} MB, "
+        f"separated by `;` or `|`). Up to {MAX_BATCH_ROWS:,} rows and {MAX_BATCH_BYTES // 2**20} MB, "
         "UTF-8. Every row is answered by the same model version."
     )
     upload = st.file_uploader("Matchups CSV", type=["csv", "txt"], key="predict_batch_file")
@@ -113,7 +115,7 @@ def batch_answers(batch: CsvBatch, name: str) -> None:
     answered, refused = batch.answered, batch.refused
     st.success(
         f"{len(answered):,} of {len(batch.table):,} rows answered by "
-        f"{result.model_name or 'the model'} v{result.model_version or '?'} ({result.source}).",
+        f"{result.model_name or 'the model'} {serving_label(result.source, result.model_version)}.",
         icon=":material/task_alt:",
     )
     shown = answered[["row", "pokemon_a", "pokemon_b", "level_a", "level_b", "p_a_wins", "winner"]]

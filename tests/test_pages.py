@@ -454,6 +454,9 @@ def test_train_form_shows_errors_inline(app_env: Settings) -> None:
     assert "learning_rate=0.0 is out of range" in errors
     assert "n_estimators=10000000 is out of range" in errors
     assert "max_depth=10000 is out of range" in errors
+    # Fields are named in plain words (the key is in the help), the summary too.
+    assert app.number_input(key="train_xgboost_n_estimators").label == "Trees"
+    assert "Fix Trees, Depth, Learning rate above" in errors
     assert "train_job" not in app.session_state
 
 

@@ -157,6 +157,17 @@ def test_why_names_the_pokemon_and_says_what_zero_means(honest):
     assert "A " not in chart.proto.spec and "B " not in chart.proto.spec
 
 
+def test_the_simulator_note_is_for_players_and_points_to_the_readme(honest):
+    """What the simulator leaves out, in plain words: no code names from the README's developer
+    text (a new user found `numpy.random.Generator` in it), and where the full rules are."""
+    app = open_predict()
+    note = next(e for e in app.expander if e.label == "What the simulator leaves out")
+    shown = " ".join(texts(note.markdown) + texts(note.caption))
+    assert "no status conditions, abilities" in shown and "Foul Play" in shown
+    assert "README.md › How it works › The battle simulator" in shown
+    assert "`" not in shown and "numpy" not in shown and "python -m" not in shown
+
+
 def test_same_valued_features_are_one_bar_and_labels_are_sentences():
     values = {"a_level": 50.0, "b_level": 50.0, "a_stat_spe": 100.0, "b_stat_spe": 80.0,
               "a_expected_damage_share": 0.21, "b_expected_damage_share": 0.10,
@@ -210,7 +221,9 @@ def test_batch_with_valid_and_invalid_rows_returns_both_lists(honest):
     )
     batch_upload(app, "mixed.csv", data)
     assert not app.exception, [e.value for e in app.exception]
-    assert any("2 of 6 rows answered by" in t and "v3 (local)" in t for t in texts(app.success))
+    assert any(
+        "2 of 6 rows answered by" in t and "v3 (local fallback)" in t for t in texts(app.success)
+    )
     assert any("4 row(s) could not be answered" in t for t in texts(app.error))
     frames = [frame.value for frame in app.dataframe]
     answered = next(f for f in frames if "winner" in f.columns)
@@ -276,3 +289,15 @@ def test_the_reasons_explain_the_served_answer(honest_models):
             assert lead == 0 and all(r.contribution == 0 for r in explanation.reasons)
         else:
             assert lead != 0 and total * lead > 0, (a, b, total, lead)
+
+
+@pytest.mark.parametrize(
+    ("p", "shown"),
+    [(0.0, "0.0%"), (0.0003, "< 0.1%"), (0.0006, "0.1%"), (0.5, "50.0%"), (0.9997, "> 99.9%"),
+     (1.0, "100.0%")],
+)  # fmt: skip
+def test_probabilities_never_read_as_a_misleading_zero(p: float, shown: str) -> None:
+    """A 0.03% chance is not "0.0%": the page says "< 0.1%" (a new user saw 0.0%)."""
+    from app.components import percent
+
+    assert percent(p) == shown
