@@ -3,7 +3,9 @@
 The pages only offer these actions to approvers, and every function here checks again with
 `auth.require_approver()`, so an action replayed from a viewer's session (a crafted pending
 action in session_state, say) is refused. After a change the registry caches are cleared and
-the serving model re-resolves its alias, so the new Production answers the next prediction.
+the serving model re-resolves its alias, so the new Production answers the next prediction;
+the new Production is also exported as the local fallback (models/), so the model that answers
+when the registry is down is the same one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import streamlit as st
 
 from app import auth, cache, jobs
 from core.config import STAGES, Settings
-from core.registry import PromotionConflict, RegistryError
+from core.predict.export import sync_local_fallback
+from core.registry import PromotionConflict, PromotionResult, RegistryError
 from core.train import TrainConfig, TrainingError
 
 PENDING_KINDS = ("promote", "rollback")
@@ -60,12 +63,13 @@ def promote(
     except PromotionConflict:
         cache.clear_registry_caches(settings)
         raise
+    follow = _follow(settings, result)  # before the reload, so serving sees the new fallback
     cache.clear_registry_caches(settings)
     if not result.changed:
-        return f"Version {version} already holds {stage}: nothing to change."
+        return f"Version {version} already holds {stage}: nothing to change.{follow}"
     previous = result.previous_version
     was = f" (was v{previous})" if previous is not None else ""
-    return f"Version {version} is now {stage}{was}."
+    return f"Version {version} is now {stage}{was}.{follow}"
 
 
 def rollback(
@@ -86,8 +90,25 @@ def rollback(
     except PromotionConflict:
         cache.clear_registry_caches(settings)
         raise
+    follow = _follow(settings, result)
     cache.clear_registry_caches(settings)
-    return f"Rolled back: Production is v{result.version} again (was v{result.previous_version})."
+    return (
+        f"Rolled back: Production is v{result.version} again (was v{result.previous_version})."
+        f"{follow}"
+    )
+
+
+def _follow(settings: Settings, result: PromotionResult) -> str:
+    """Export the stage's new holder as the local fallback; ' Local fallback updated to v3.'.
+
+    The promotion stands whatever happens here: a failed export is one sentence saying how to
+    retry (`python -m core.predict export`). '' for a stage that has no local fallback.
+    """
+    synced = sync_local_fallback(result.model_name, result.stage, result.version, settings)
+    if synced is None:
+        return ""
+    text = synced.message
+    return f" {text[:1].upper()}{text[1:]}."
 
 
 def set_description(settings: Settings, version: int, text: str) -> str:

@@ -42,12 +42,16 @@ def render_sidebar(settings: Settings) -> None:
         if serving.error:
             st.error(f"No model can serve: {serving.error}", icon=":material/error:")
         else:
-            version = status.model_version or "?"
-            where = "registry" if status.source == "registry" else "local fallback"
-            st.caption(
-                f"**Serving** v{version} from the {where}  \n"
-                f"{status.model_name} · {status.model_type} · stage {status.stage}"
-            )
+            if status.source == "registry":
+                st.caption(
+                    f"**Serving** v{status.model_version} from the registry  \n"
+                    f"{status.model_name} · {status.model_type} · stage {status.stage}"
+                )
+            else:  # named by the version its manifest records, never by the stage
+                st.caption(
+                    f"**Serving** {status.label} from models/  \n"
+                    f"{status.model_type} · not the registry's {status.stage}"
+                )
             if status.source == "local":
                 st.warning(f"Local fallback: {status.fallback_reason}", icon=":material/cloud_off:")
         mlflow_ui_link(settings, key="sidebar_mlflow_ui")

@@ -1,8 +1,8 @@
 """`ensure`: on first start, a Production model in the registry and the local fallback on disk.
 
 `python -m core.bootstrap` (or `python -m core.train ensure`, the seed-era spelling) trains a
-small starter model when there is neither, exports Production when only the fallback is
-missing, and otherwise does nothing. Training does not import serving; this module joins them.
+small starter model when there is neither, exports Production when the fallback is missing or
+holds another version (or an unversioned model), and otherwise does nothing. Training does not import serving; this module joins them.
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ def ensure_model(
 ) -> EnsureOutcome:
     """Make sure a model can answer; returns what was done.
 
-    'ready' (Production and the fallback exist), 'local' (only the fallback: it serves),
-    'exported' (Production exported as the fallback), 'trained' (a starter model trained,
+    'ready' (the fallback holds Production's version), 'local' (only the fallback: it serves),
+    'exported' (Production exported as the fallback, which was missing or held another model), 'trained' (a starter model trained,
     registered and promoted). Raises RegistryError when the store is unreachable and there is no
     fallback, TrainingError when the starter model was not promoted.
     """
     settings = settings or Settings.from_env()
     from core.registry import MLflowTracker, RegistryError
 
-    has_local = (settings.models_dir / artifacts.MANIFEST_FILE).is_file()
+    installed = artifacts.read_installed(settings.models_dir)
+    has_local = installed is not None
     try:
         production = MLflowTracker(settings=settings).current_version(
             settings.model_name, settings.model_stage
@@ -44,14 +45,20 @@ def ensure_model(
             echo(f"Registry not reachable ({error}); the local fallback will serve.")
             return "local"
         raise
-    if production is not None and has_local:
-        echo(f"Production is version {production} and the local fallback exists: nothing to do.")
+    if production is not None and installed is not None and _holds(installed, settings, production):
+        echo(f"Production is version {production} and the local fallback holds it: nothing to do.")
         return "ready"
     if production is not None:
         from core.predict import export_local_model
 
+        if installed is not None:
+            held = (
+                f"v{installed.model_version}" if installed.model_version else "an unversioned model"
+            )
+            echo(f"The local fallback holds {held}, not Production's v{production}.")
         echo(f"Exporting Production version {production} as the local fallback ...")
         export_local_model(production, settings)
+        echo(f"Local fallback updated to v{production}.")
         return "exported"
     if has_local:
         echo("A local fallback exists but the registry has no Production model: serving local.")
@@ -67,6 +74,11 @@ def ensure_model(
             " `python -m core.registry promote N` or lower PROMOTION_THRESHOLD."
         )
     return "trained"
+
+
+def _holds(installed: artifacts.InstalledModel, settings: Settings, version: int) -> bool:
+    """True when the fallback's manifest records this model's `version`."""
+    return (installed.model_name, installed.model_version) == (settings.model_name, str(version))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,11 +26,18 @@ from core.artifacts.files import (
     verify_model_dir,
     write_model_dir,
 )
-from core.artifacts.install import install_local_model
+from core.artifacts.install import (
+    UNVERSIONED_LABEL,
+    InstalledModel,
+    install_local_model,
+    read_installed,
+)
 
 __all__ = [
     "EXPECTED_FLAVORS",
+    "UNVERSIONED_LABEL",
     "IGNORED_FILES",
+    "InstalledModel",
     "MANIFEST_FILE",
     "METADATA_FILE",
     "MLMODEL_FILE",
@@ -43,6 +50,7 @@ __all__ = [
     "install_local_model",
     "load_model_dir",
     "pip_requirements",
+    "read_installed",
     "sha256_file",
     "verify_model_dir",
     "write_model_dir",

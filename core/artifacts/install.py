@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.artifacts.files import (
@@ -16,6 +18,9 @@ from core.artifacts.files import (
 )
 
 logger = logging.getLogger(__name__)
+
+# How a local fallback without a registry version (`core.train --no-mlflow`) is named.
+UNVERSIONED_LABEL = "unversioned local model"
 
 # ---------------------------------------------------------------------------------------------
 # The local fallback
@@ -62,3 +67,41 @@ def _swap_into_place(temporary: Path, target: Path) -> None:
         os.replace(backup, target)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """What models_dir's manifest records about the local fallback (read, not verified).
+
+    Fields: `model_name` (None when trained with --no-mlflow), `model_version` (a string such as
+    "3", None for an unversioned model) and `label` ("v3" or "unversioned local model").
+    """
+
+    model_name: str | None
+    model_version: str | None
+
+    @property
+    def label(self) -> str:
+        """'v3', or 'unversioned local model' for a model with no registry version."""
+        return f"v{self.model_version}" if self.model_version else UNVERSIONED_LABEL
+
+
+def read_installed(models_dir: Path) -> InstalledModel | None:
+    """The name and version the local fallback's manifest records; None when there is none.
+
+    Does not check hashes (verify_model_dir does); an unreadable manifest reads as unversioned.
+    """
+    manifest = Path(models_dir) / MANIFEST_FILE
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return InstalledModel(None, None)
+    if not isinstance(data, dict):
+        return InstalledModel(None, None)
+    name, version = data.get("model_name"), data.get("model_version")
+    return InstalledModel(
+        model_name=str(name) if name else None,
+        model_version=str(version) if version not in (None, "") else None,
+    )

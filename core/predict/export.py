@@ -7,9 +7,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from core import artifacts, registry
 from core.config import Settings
+from core.errors import PredictionDexError
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +59,65 @@ def export_local_model(
         models_dir=str(settings.models_dir),
         model_type=model_type,
     )
+
+
+EXPORT_RETRY = "python -m core.predict export"
+
+
+@dataclass(frozen=True)
+class FallbackSync:
+    """The local fallback after a change of Production: updated, already current, or not.
+
+    Fields: `version` (the Production version it should hold, a string such as "3"),
+    `outcome` ("updated", "current" or "failed") and `error` (one line, for "failed").
+    """
+
+    version: str
+    outcome: Literal["updated", "current", "failed"]
+    error: str = ""
+
+    @property
+    def message(self) -> str:
+        """One sentence for people: 'local fallback updated to v3', or how to retry."""
+        if self.outcome == "updated":
+            return f"local fallback updated to v{self.version}"
+        if self.outcome == "current":
+            return f"local fallback already holds v{self.version}"
+        return (
+            f"local fallback NOT updated to v{self.version} ({self.error}): "
+            f"retry with `{EXPORT_RETRY}`"
+        )
+
+
+def sync_local_fallback(
+    model_name: str, stage: str, version: int | str, settings: Settings
+) -> FallbackSync | None:
+    """Export `version` as the local fallback after it took `stage` (promotion or rollback).
+
+    Only the configured model and stage have a fallback: for another `model_name` or `stage`
+    this returns None. A fallback that already holds `version` (and verifies) is left alone.
+    Never raises a PredictionDexError: a failed export is reported in the result (the
+    promotion stands; `python -m core.predict export` retries it).
+    """
+    if model_name != settings.model_name or stage != settings.model_stage:
+        return None
+    number = str(int(version))
+    installed = artifacts.read_installed(settings.models_dir)
+    if installed is not None and (installed.model_name, installed.model_version) == (
+        model_name,
+        number,
+    ):
+        try:
+            artifacts.verify_model_dir(settings.models_dir)
+            return FallbackSync(number, "current")
+        except PredictionDexError:
+            pass  # tampered or half-written: export it again
+    try:
+        export_local_model(number, settings)
+    except (PredictionDexError, OSError) as error:
+        text = " ".join(str(error).split()) or type(error).__name__
+        logger.warning(
+            "could not export %s v%s as the local fallback: %s", model_name, number, text
+        )
+        return FallbackSync(number, "failed", text[:300])
+    return FallbackSync(number, "updated")

@@ -32,6 +32,7 @@ from core.predict.sources import (
     ServedModel,
     Source,
     one_line,
+    serving_label,
 )
 from core.registry import NoModelError, StoreError
 
@@ -96,6 +97,16 @@ class ServingStatus:
     def fallback_reason(self) -> str | None:
         """The fallback reason as one line, or None."""
         return None if self.fallback is None else str(self.fallback)
+
+    @property
+    def label(self) -> str:
+        """'v3' (registry), 'v3 (local fallback)', 'unversioned local model' or 'no model'."""
+        return serving_label(self.source, self.model_version)
+
+    @property
+    def serving_stage(self) -> str | None:
+        """The stage whose holder serves ('Production'), None when the local fallback serves."""
+        return self.stage if self.source == "registry" else None
 
 
 class PredictionModel:

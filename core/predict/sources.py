@@ -87,10 +87,32 @@ class ServedModel:
         """The fast one-row scorer of this model (built once)."""
         return RowScorer(self.bundle)
 
+    @property
+    def label(self) -> str:
+        """Which model answers, for people: 'v3', 'v3 (local fallback)' or 'unversioned local model'.
+
+        A local model's version is the one its manifest records (the version it was exported
+        from), never the stage's: the fallback is not the registry's stage holder.
+        """
+        return serving_label(self.source, self.model_version)
+
     def describe(self) -> str:
-        """'battle_winner_predictor v3 (registry, xgboost)'."""
+        """'battle_winner_predictor v3 (registry, xgboost)', 'unversioned local model (xgboost)'."""
+        if self.source == "local" and not self.model_version:
+            return f"{artifacts.UNVERSIONED_LABEL} ({self.model_type})"
         version = f" v{self.model_version}" if self.model_version else ""
         return f"{self.model_name or 'model'}{version} ({self.source}, {self.model_type})"
+
+
+def serving_label(source: Source | None, model_version: str | None) -> str:
+    """'v3' (registry), 'v3 (local fallback)', 'unversioned local model', or 'no model'."""
+    if source is None:
+        return "no model"
+    if source == "local":
+        if not model_version:
+            return artifacts.UNVERSIONED_LABEL
+        return f"v{model_version} (local fallback)"
+    return f"v{model_version}"
 
 
 def check_compatible(bundle: ModelBundle) -> None:

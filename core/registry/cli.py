@@ -1,12 +1,16 @@
 """`python -m core.registry {list,compare,promote VERSION,rollback [--to VERSION],audit,doctor}`.
 
 Exit codes: 0 done, 1 doctor found problems, 2 refused or failed (one `error:` line on stderr).
+A promotion or rollback of the configured stage also exports the new holder as the local
+fallback (models/); if that export fails the change stands and a `warning:` line says how to retry.
+Output cut short by a closed pipe (`... list | head -1`) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import pandas as pd
@@ -16,6 +20,7 @@ from core.registry.checks import parse_version
 from core.registry.errors import RegistryError
 from core.registry.promotion import ANY, PromotionResult
 from core.registry.tracker import MLflowTracker
+from core.registry.versions import registered_names
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
@@ -57,10 +62,34 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(logging.WARNING)
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`| head -1`): not an error; later writes go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except PredictionDexError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
+
+
+def _require_registered(tracker: MLflowTracker, model_name: str, frame: pd.DataFrame) -> None:
+    """An empty table of a model nobody registered is a mistyped name: say which names exist."""
+    if not frame.empty:
+        return
+    names = registered_names(tracker.store)
+    if model_name in names:
+        return
+    if not names:
+        raise RegistryError(
+            f"model {model_name!r} is not registered: no model is registered in this store yet;"
+            " train one with `python -m core.train`."
+        )
+    raise RegistryError(
+        f"model {model_name!r} is not registered; registered models: {', '.join(names)}"
+        " (choose one with --model NAME)."
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -69,24 +98,28 @@ def _run(args: argparse.Namespace) -> int:
     model_name = tracker.settings.model_name if args.model is None else args.model
     if args.command == "list":
         frame = tracker.compare_table(model_name)
+        _require_registered(tracker, model_name, frame)
         _print_frame(frame[["version", "stage", "accuracy", "model_type", "created_at"]])
     elif args.command == "compare":
         frame = tracker.compare_table(model_name)
+        _require_registered(tracker, model_name, frame)
         _print_frame(frame.drop(columns=["manifest_sha256", "run_id", "status"]))
     elif args.command == "promote":
         if args.version is None:
             raise RegistryError("promote needs a version: python -m core.registry promote 3")
-        _print_action(tracker.promote(
+        _print_action(tracker, tracker.promote(
             model_name, args.version, reason=args.reason, user=args.user,
             expected_current=_expected(args.expect), stage=args.stage,
         ))  # fmt: skip
     elif args.command == "rollback":
-        _print_action(tracker.rollback(
+        _print_action(tracker, tracker.rollback(
             model_name, to=args.to, reason=args.reason, user=args.user,
             expected_current=_expected(args.expect), stage=args.stage,
         ))  # fmt: skip
     elif args.command == "audit":
-        _print_frame(tracker.audit_frame(model_name).drop(columns=["seq"]))
+        frame = tracker.audit_frame(model_name)
+        _require_registered(tracker, model_name, frame)
+        _print_frame(frame.drop(columns=["seq"]))
     else:
         problems = tracker.doctor(model_name)
         for problem in problems:
@@ -97,9 +130,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_action(result: PromotionResult) -> None:
+def _print_action(tracker: MLflowTracker, result: PromotionResult) -> None:
     if not result.changed:
         print(f"{result.model_name} v{result.version} already holds {result.stage}")
+    else:
+        was = f" (was v{result.previous_version})" if result.previous_version is not None else ""
+        print(f"{result.model_name} v{result.version} is now {result.stage}{was}")
+    # The local fallback follows the configured stage (serving's safety net must be the same model).
+    from core.predict.export import sync_local_fallback
+
+    synced = sync_local_fallback(result.model_name, result.stage, result.version, tracker.settings)
+    if synced is None:
         return
-    was = f" (was v{result.previous_version})" if result.previous_version is not None else ""
-    print(f"{result.model_name} v{result.version} is now {result.stage}{was}")
+    if synced.outcome == "failed":
+        print(f"warning: {synced.message}", file=sys.stderr)
+    else:
+        print(synced.message)

@@ -1,4 +1,5 @@
-"""`doctor`: inconsistencies between runs, versions, artifacts, aliases and the audit trail."""
+"""`doctor`: inconsistencies between runs, versions, artifacts, aliases, the audit trail, the
+legacy MLflow stages (set in the MLflow UI, ignored here) and the local fallback in models/."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from core import artifacts
 from core.artifacts import UntrustedModelError
 from core.config import STAGES
 from core.registry import audit
-from core.registry.checks import LOCK_SUFFIX, MANIFEST_TAG, as_version, validate_model_name
+from core.registry.checks import (
+    LOCK_SUFFIX,
+    MANIFEST_TAG,
+    as_version,
+    stage_alias,
+    validate_model_name,
+)
 from core.registry.download import download_source
 from core.registry.errors import NotRegisteredError
 from core.registry.lock import lock_age
@@ -40,6 +47,9 @@ def doctor(store: Store, model_name: str) -> list[str]:
                 problems.append(f"{name} v{version.version}: {why}")
         if registered is not None:
             problems.extend(_check_aliases(registered, versions, broken))
+            problems.extend(_legacy_stages(registered, versions))
+            if name == store.settings.model_name:
+                problems.extend(_check_local_fallback(store, registered))
         age = lock_age(store.client, name)
         if age is not None and age > store.lock_stale_seconds:
             problems.append(
@@ -112,3 +122,48 @@ def _check_aliases(registered, versions, broken: dict[int, str]) -> list[str]:
                 "PredictionDex, or a promotion was interrupted)"
             )
     return problems
+
+
+def _legacy_stages(registered, versions) -> list[str]:
+    """Versions whose deprecated MLflow stage (the UI's "Transition to") disagrees with the alias.
+
+    PredictionDex serves by alias; the stage is read from search_model_versions' results only.
+    """
+    problems = []
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        legacy = (version.current_stage or "").strip().capitalize()
+        if legacy not in STAGES:
+            continue
+        _, alias = stage_alias(legacy)
+        holder = as_version(registered.aliases.get(alias))
+        if holder == int(version.version):
+            continue
+        where = f"is on v{holder}" if holder is not None else "is on no version"
+        flag = "" if legacy == "Production" else f" --stage {legacy}"
+        problems.append(
+            f"v{version.version} has the legacy MLflow stage {legacy} (set in the MLflow UI?) but "
+            f"the alias {alias} {where}: PredictionDex uses the alias: run "
+            f"`python -m core.registry promote {version.version}{flag}`"
+        )
+    return problems
+
+
+def _check_local_fallback(store: Store, registered) -> list[str]:
+    """The local fallback in models/ must hold the version of the configured stage (if any)."""
+    settings = store.settings
+    installed = artifacts.read_installed(settings.models_dir)
+    _, alias = stage_alias(settings.model_stage)
+    holder = as_version(registered.aliases.get(alias))
+    if installed is None or holder is None:
+        return []  # no fallback (a replica may run without one), or nothing to follow
+    fix = "run `python -m core.predict export`"
+    if (installed.model_name, installed.model_version) != (registered.name, str(holder)):
+        held = f"v{installed.model_version}" if installed.model_version else "an unversioned model"
+        if installed.model_name not in (None, registered.name):
+            held = f"{installed.model_name} {held}"
+        return [f"the local fallback holds {held} while {settings.model_stage} is v{holder}: {fix}"]
+    try:
+        artifacts.verify_model_dir(settings.models_dir)
+    except UntrustedModelError as error:
+        return [f"the local fallback in {settings.models_dir} fails verification ({error}): {fix}"]
+    return []

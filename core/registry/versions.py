@@ -260,3 +260,19 @@ def current_version(store: Store, model_name: str, stage: str = "Production") ->
         except NotRegisteredError:
             return None
     return as_version(registered.aliases.get(alias))
+
+
+def registered_names(store: Store) -> list[str]:
+    """The names of every registered model, sorted (all pages).
+
+    Raises:
+        RegistryError: the store failed (StoreError for a store fault).
+    """
+    names, token = [], None
+    with translate("list the registered models", store.settings):
+        while True:
+            page = store.client.search_registered_models(page_token=token)
+            names.extend(model.name for model in page)
+            token = page.token
+            if not token:
+                return sorted(names)
