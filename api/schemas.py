@@ -137,6 +137,10 @@ class MatrixResponse(Served):
 class ModelResponse(Served):
     """The model serving now and the metrics recorded when it was trained."""
 
+    label: str = Field(
+        description="'v3' (the registry's stage holder), 'v3 (local fallback)' (models/, named by "
+        "the version it recorded) or 'unversioned local model'"
+    )
     stage: str
     loaded_at: str
     fallback_reason: str | None

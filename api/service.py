@@ -160,6 +160,7 @@ class PredictionService:
         metrics = served.bundle.metadata.get("metrics") or {}
         return {
             **served_fields(served),
+            "label": served.label,  # a local model is never named by the stage it stands in for
             "stage": self.model.settings.model_stage,
             "loaded_at": datetime.fromtimestamp(served.loaded_at, UTC).isoformat(),
             "fallback_reason": self.model.fallback_reason,

@@ -75,6 +75,7 @@ def test_model_endpoint(api):
         LOCAL_VERSION, "local", "xgboost",
     )  # fmt: skip
     assert info["stage"] == "Production" and info["loaded_at"].endswith("+00:00")
+    assert info["label"] == f"v{LOCAL_VERSION} (local fallback)"  # not "Production v..."
     assert info["metrics"]["test_accuracy"] == pytest.approx(0.9)
     assert info["fallback_reason"]  # says why local serves
     assert response.headers["X-Model-Source"] == "local"
