@@ -20,6 +20,7 @@ import pytest
 from core.config import PROJECT_ROOT, Settings
 from core.search import SearchConfig, SearchError, check_study_name, max_workers
 from core.search.data import cache_key, load_search_data
+from core.search.study import default_params
 from tests.cli import child_env, run_cli
 
 # The threshold rule: beats_production's champion/challenger (core/train/policy.py, tested there)
@@ -65,8 +66,11 @@ def search_json(completed: subprocess.CompletedProcess) -> dict:
     ("argv", "says"),
     [
         (["--trials", "0"], "trials"),
-        (["--workers", "0"], "workers"),
-        (["--workers", str(max_workers() + 1)], "cores"),
+        (["--workers", "0"], f"workers=0 is outside 1..{max_workers()}"),
+        (
+            ["--workers", str(max_workers() + 1)],
+            f"is outside 1..{max_workers()} (this machine's cores",
+        ),
         (["--storage", "postgresql+psycopg2://u:pw@127.0.0.1:9/nowhere"], "cannot be reached"),
         (["--storage", "redis://127.0.0.1:6379"], "not a database URL"),
         (["--study", "../etc/passwd"], "not allowed"),
@@ -81,7 +85,7 @@ def test_bad_input_is_one_error_line_and_creates_nothing(tmp_path, settings_fact
     assert completed.returncode == 2, completed.stdout + completed.stderr
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), completed.stderr
-    assert says in lines[0]
+    assert says in lines[0] and "inf]" not in lines[0]
     assert completed.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no study, no store, no cache
 
@@ -158,6 +162,28 @@ def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settin
         assert second["registered_version"] == 1 and len(versions) == 1
     else:
         assert second["registered_version"] == 2 and len(versions) == 2
+
+
+@pytest.mark.slow
+def test_a_new_study_runs_the_default_hyperparameters_first(tmp_path, settings_factory):
+    """With --trials 3 TPE could register something worse than core.train's defaults."""
+    settings = settings_factory(with_store=True)
+    url = optuna_storage(tmp_path)
+    argv = ["--study", "defaults", "--storage", url, *SMALL]
+    first = search_json(
+        run_cli("core.search", ["--trials", "2", *argv], settings, timeout=SEARCH_TIMEOUT_SECONDS)
+    )
+    defaults = default_params("xgboost")
+    trials = sorted(load_trials(url, "defaults"), key=lambda t: t.number)
+    assert len(trials) == 2  # the defaults are one of the --trials asked for
+    assert trials[0].params == defaults and trials[0].state.name == "COMPLETE"
+    assert trials[1].params != defaults
+    assert first["best_value"] <= trials[0].value  # log loss: never worse than the defaults
+    search_json(
+        run_cli("core.search", ["--trials", "1", *argv], settings, timeout=SEARCH_TIMEOUT_SECONDS)
+    )
+    trials = load_trials(url, "defaults")
+    assert len(trials) == 3 and [t.params == defaults for t in trials].count(True) == 1
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ class SearchConfig(BaseModel):
     study: str = Field("search", title="Study")
     trials: int = Field(DEFAULT_TRIALS, title="Trials", ge=1, le=MAX_TRIALS)
     timeout_seconds: float | None = Field(None, title="Time budget (s)", gt=0, le=7 * 86400)
-    workers: int = Field(1, title="Workers", ge=1)
+    workers: int = Field(1, title="Workers")  # 1..max_workers(), checked below (it varies)
     storage: str = Field("", title="Storage URL", max_length=2000)
     model_type: str = Field("xgboost", title="Model")
     n_battles: int = Field(DEFAULT_SEARCH_BATTLES, title="Battles", ge=100, le=MAX_DATASET_BATTLES)
@@ -83,11 +83,11 @@ class SearchConfig(BaseModel):
     @field_validator("workers")
     @classmethod
     def _few_workers(cls, value: int) -> int:
-        if value > max_workers():
+        if not 1 <= value <= max_workers():
             raise SearchError(
-                f"workers={value} is more than this machine's cores × {WORKERS_PER_CORE} "
-                f"({max_workers()}): start fewer, or join from another machine with "
-                "`python -m core.search worker`."
+                f"workers={value} is outside 1..{max_workers()} (this machine's cores × "
+                f"{WORKERS_PER_CORE}): start 1 to {max_workers()} local workers; more can join "
+                "from other machines with `python -m core.search worker`."
             )
         return value
 

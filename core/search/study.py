@@ -89,6 +89,13 @@ def _open_or_create(config: SearchConfig, url: str, settings: Settings) -> tuple
     return study, "model_type" not in study.user_attrs
 
 
+def default_params(model_type: str) -> dict[str, float | int]:
+    """The schema's default hyperparameters (what `core.train` fits without --param)."""
+    from core.train import hyperparameter_schema
+
+    return {name: spec.default for name, spec in hyperparameter_schema(model_type).items()}
+
+
 def _check_same_search(study: Any, config: SearchConfig) -> None:
     plan = StudyPlan.of(study)
     wanted = (config.model_type, config.n_battles, config.seed, config.objective, config.grid_type)
@@ -126,6 +133,10 @@ def _prepare(config: SearchConfig, url: str, settings: Settings) -> tuple[Any, f
     if config.grid_type:
         wanted = min(wanted, max(config.grid_size - counted, 0))
     study.set_user_attr("target_trials", counted + wanted)
+    if new and not config.grid_type:
+        # The defaults first, one of this session's trials: the best trial is then never worse
+        # than core.train's defaults on the objective, however few trials run.
+        study.enqueue_trial(default_params(config.model_type))
     deadline = time.time() + config.timeout_seconds if config.timeout_seconds else None
     study.set_user_attr("deadline", deadline)
     study.set_user_attr("session", uuid.uuid4().hex[:12])
