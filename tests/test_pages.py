@@ -16,6 +16,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from core import artifacts
 from core.config import Settings
 from core.registry import MLflowTracker
 from core.train import TrainConfig, TrainingError, train_model
@@ -273,7 +274,11 @@ def test_models_page_promotes_and_rolls_back(app_env: Settings) -> None:
 
     _confirm(app, "better F1 on the new matchups")
     assert not app.exception
-    assert f"Version {other} is now Production (was v{production})." in texts(app.success)
+    assert (
+        f"Version {other} is now Production (was v{production}). Local fallback updated to "
+        f"v{other}." in texts(app.success)
+    )
+    assert artifacts.read_installed(app_env.models_dir).model_version == str(other)
     assert tracker.current_version(name) == other
     audit = tracker.audit_log(name)
     last = audit.iloc[-1]
@@ -294,6 +299,8 @@ def test_models_page_promotes_and_rolls_back(app_env: Settings) -> None:
     _confirm(app, "the new version misbehaves")
     assert not app.exception
     assert tracker.current_version(name) == production
+    assert any(f"Local fallback updated to v{production}." in t for t in texts(app.success))
+    assert artifacts.read_installed(app_env.models_dir).model_version == str(production)
     last = tracker.audit_log(name).iloc[-1]
     assert (last["action"], last["to_version"], last["reason"]) == (
         "rollback",

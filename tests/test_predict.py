@@ -265,6 +265,8 @@ def test_promotion_by_another_process_is_served_without_restart(settings, tracke
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREDICTIONDEX_"))},
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
         "PREDICTIONDEX_ARTIFACTS_DIR": str(settings.artifacts_dir),
+        # The promotion exports the new Production here (never into the project's models/).
+        "PREDICTIONDEX_MODELS_DIR": str(settings.models_dir),
         "MLFLOW_MODEL_NAME": MODEL_NAME,
     }
     done = subprocess.run(
@@ -277,6 +279,7 @@ def test_promotion_by_another_process_is_served_without_restart(settings, tracke
     )
     assert done.returncode == 0, done.stderr
     assert f"v{v2} is now Production" in done.stdout
+    assert f"local fallback updated to v{v2}" in done.stdout
     assert served_version_becomes(model, v2, within=0.5 + 10) == str(v2)
 
 
