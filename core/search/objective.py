@@ -1,8 +1,11 @@
 """One trial: sample hyperparameters from the one schema, fit with pruning, score, log a child run.
 
-XGBoost reports the held-out metric every `XGBOOST_CHUNK` boosting rounds (a callback on its
-evaluation set); RandomForest grows its trees in `FOREST_CHUNKS` warm-started chunks. A
-hopeless trial is stopped by the study's pruner at the first report that falls behind.
+A trial is scored as serving would answer: the antisymmetric q = ½ + (f(x) − f(mirror(x))) / 2
+of `core.predict.scoring`, not the model's raw output, and it fits the rows training fits (the
+battles plus the mirrors of mixed-policy ones, `core.train.rows.with_mirrors`). XGBoost reports
+that score every `XGBOOST_CHUNK` boosting rounds (a callback); RandomForest grows its trees in
+`FOREST_CHUNKS` warm-started chunks. A hopeless trial is stopped by the study's pruner at the
+first report that falls behind.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from core.config import Settings
 from core.evaluate import classification_metrics
+from core.features import FEATURE_COLUMNS
+from core.predict.scoring import antisymmetric_probability
 from core.search.data import SearchData
 from core.search.tracking import STATE_TAG, start_child
 from core.train import hyperparameter_schema, make_estimator
+from core.train.rows import with_mirrors
 
 logger = logging.getLogger(__name__)
 
@@ -53,28 +60,46 @@ def score(probability: np.ndarray, labels: np.ndarray, objective: str) -> float:
     return metrics.log_loss if objective == "log_loss" else metrics.accuracy
 
 
+def served_score(predict, valid_x: pd.DataFrame, labels: np.ndarray, objective: str) -> float:
+    """The objective of the served (antisymmetric) probability on the valid rows; `predict`
+    maps float32 FEATURE_COLUMNS rows to the model's own P(A wins)."""
+    rows = valid_x[FEATURE_COLUMNS].to_numpy(np.float32)
+    return score(antisymmetric_probability(predict, rows), labels, objective)
+
+
+def trial_score(estimator: Any, data: SearchData, objective: str) -> float:
+    """A fitted model's objective on the valid rows, as serving would answer (antisymmetric)."""
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame(rows, columns=FEATURE_COLUMNS, copy=False)
+        return np.asarray(estimator.predict_proba(frame))[:, 1]
+
+    return served_score(predict, data.valid_x, data.valid_y, objective)
+
+
 def _fit_xgboost(
     trial: Any, params: dict, data: SearchData, objective: str, seed: int
 ) -> Any | None:
     """The fitted model, or None when the pruner stopped it."""
     import xgboost
 
-    metric = "logloss" if objective == "log_loss" else "error"
-
     class Report(xgboost.callback.TrainingCallback):
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
             if (epoch + 1) % XGBOOST_CHUNK:
                 return False
-            value = evals_log["validation_0"][metric][-1]
-            trial.report(value if objective == "log_loss" else 1.0 - value, epoch + 1)
+
+            def predict(rows: np.ndarray) -> np.ndarray:
+                return model.inplace_predict(rows, iteration_range=(0, epoch + 1))
+
+            trial.report(served_score(predict, data.valid_x, data.valid_y, objective), epoch + 1)
             state["pruned"] = trial.should_prune()
             return state["pruned"]  # True stops the boosting
 
     # A dict in the closure: XGBoost may deep-copy the callback object, never this dict.
     state = {"pruned": False}
     estimator = make_estimator("xgboost", params, seed)
-    estimator.set_params(n_jobs=1, eval_metric=metric, callbacks=[Report()])
-    estimator.fit(data.fit_x, data.fit_y, eval_set=[(data.valid_x, data.valid_y)], verbose=False)
+    estimator.set_params(n_jobs=1, callbacks=[Report()])
+    estimator.fit(*with_mirrors(data.fit_x, data.fit_y), verbose=False)
     return None if state["pruned"] else estimator
 
 
@@ -85,13 +110,13 @@ def _fit_forest(
     total = int(params["n_estimators"])
     estimator = make_estimator("random_forest", {**params, "n_estimators": 1}, seed)
     estimator.set_params(n_jobs=1, warm_start=True)
+    fit_x, fit_y = with_mirrors(data.fit_x, data.fit_y)
     for chunk in range(1, FOREST_CHUNKS + 1):
         trees = max(1, round(total * chunk / FOREST_CHUNKS))
         estimator.set_params(n_estimators=trees)
-        estimator.fit(data.fit_x, data.fit_y)
+        estimator.fit(fit_x, fit_y)
         if chunk < FOREST_CHUNKS:
-            probability = estimator.predict_proba(data.valid_x)[:, 1]
-            trial.report(score(probability, data.valid_y, objective), trees)
+            trial.report(trial_score(estimator, data, objective), trees)
             if trial.should_prune():
                 return None
     return estimator
@@ -119,7 +144,7 @@ def run_trial(
         fit = _fit_xgboost if model_type == "xgboost" else _fit_forest
         estimator = fit(trial, params, data, objective, seed)
         if estimator is not None:
-            value = score(estimator.predict_proba(data.valid_x)[:, 1], data.valid_y, objective)
+            value = trial_score(estimator, data, objective)
     except BaseException as error:
         run.set_tags({STATE_TAG: "FAIL"})
         run.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")

@@ -54,3 +54,16 @@ def weighted_rows(
     if mirrored.size:
         matrix[mirrored] = mirror_rows(matrix[mirrored])
     return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False), y, weight
+
+
+def with_mirrors(x: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Battle rows (FEATURE_COLUMNS, labels 1 = A wins) plus the mirror of each battle whose
+    sides play different policies, label swapped: the rows `weighted_rows` fits, one per battle.
+
+    Returns (X, y) with the original rows first; X is float32.
+    """
+    rows = x[FEATURE_COLUMNS].to_numpy(np.float32)
+    mixed = np.flatnonzero(rows[:, _RANDOM_A] != rows[:, _RANDOM_B])
+    matrix = np.concatenate([rows, mirror_rows(rows[mixed])])
+    labels = np.concatenate([np.asarray(y), 1 - np.asarray(y)[mixed]])
+    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False), labels
