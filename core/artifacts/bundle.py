@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.artifacts.files import (
     MANIFEST_FILE,
@@ -20,6 +19,9 @@ from core.artifacts.files import (
     sha256_file,
     verify_model_dir,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class ModelBundle:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions + "bias"; rows sum to the margin (XGBoost) or P(A wins) (RF)."""
+        import pandas as pd
+
         matrix = self._matrix(X)
         columns = [*self.feature_columns, "bias"]
         if self.model_type == "xgboost":

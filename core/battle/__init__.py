@@ -17,10 +17,9 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from core.battle.engine import CHUNK_SIZE, MAX_TURNS, simulate_chunk
 from core.battle.tables import (
@@ -49,6 +48,9 @@ from core.pokedex import (
     PokedexError,
     load_pokedex,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CHUNK_SIZE", "CRIT_CHANCE", "CRIT_MULTIPLIER", "MAX_MOVES", "MAX_SIMULATIONS", "MAX_TURNS",
@@ -173,6 +175,8 @@ def _moves_to_indices(dex: Pokedex, moves: Sequence[str]) -> list[int]:
 
 def arrays_from_frame(configs: pd.DataFrame, dex: Pokedex) -> BattleArrays:
     """Convert a configuration table (CONTRACTS.md) to simulator arrays; ids must be valid."""
+    import pandas as pd
+
     a = configs["pokemon_a"].map(dex.pokemon_index).to_numpy()
     b = configs["pokemon_b"].map(dex.pokemon_index).to_numpy()
     cache: dict[str, list[int]] = {}
@@ -254,6 +258,8 @@ class Matchup:
 
     def to_frame(self, policy_a: Policy = "best", policy_b: Policy = "best") -> pd.DataFrame:
         """One-row configuration table."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "pokemon_a": [self.pokemon_a],

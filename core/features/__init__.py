@@ -13,8 +13,9 @@ builds an antisymmetric probability from the two (`core.predict.scoring`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from core.battle import (
     MAX_TURNS,
@@ -27,6 +28,9 @@ from core.battle import (
 from core.errors import PredictionDexError
 from core.features.analytic import KO_TURNS, race
 from core.pokedex import STAT_NAMES, TYPES, Pokedex, load_pokedex
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SIDE_FEATURES: tuple[str, ...] = (
     "level",
@@ -208,6 +212,8 @@ def build_features(
     configs: pd.DataFrame | BattleArrays, dex: Pokedex | None = None, chunk: int = FEATURE_CHUNK
 ) -> pd.DataFrame:
     """Feature table (columns == FEATURE_COLUMNS, float32) for battle configurations."""
+    import pandas as pd
+
     matrix = feature_matrix(configs, dex, chunk)
     return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
 

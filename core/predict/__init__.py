@@ -7,7 +7,8 @@ cache and refusal memory; local source), `scoring` (the one-row fast path), `pol
 `batch` (many matchups in one scoring call), `batch_csv` (the batch as an uploaded CSV and its
 formula-safe download), `export` (the local fallback), `cli`.
 
-Importing this package does not import mlflow: the local fallback answers without it.
+Importing this package imports neither mlflow nor pandas (nor scikit-learn): the local fallback
+answers without them, and pandas is imported where a table is built.
 """
 
 from core.predict.answers import Contribution, Prediction

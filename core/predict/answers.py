@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from core import battle, features
 from core.pokedex import Pokedex, PokedexError, load_pokedex
 from core.predict.sources import ServedModel, Source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TOP_CONTRIBUTIONS = 8
 # Resolved matchups (and their feature rows) kept per process; each entry is ~1 KB.
@@ -269,6 +272,8 @@ def predict_matrix(served: ServedModel, names: Sequence[str], level: int = 50) -
     Raises:
         PokedexError: an unknown name or a level outside 1..100.
     """
+    import pandas as pd
+
     dex = load_pokedex(served.roster)
     level = battle.check_level(level)
     ids = list(dict.fromkeys(dex.resolve_pokemon(name).id for name in names))

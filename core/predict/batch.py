@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from core import battle
 from core.errors import PredictionDexError
 from core.pokedex import STRUGGLE_ID, Pokedex, load_pokedex
 from core.predict.answers import score_configurations
 from core.predict.sources import ServedModel, Source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_BATCH_ROWS = 10_000
 
@@ -260,6 +263,8 @@ def _answer_table(
     dex: Pokedex, rows: list[_Resolved], arrays: battle.BattleArrays, p_a_wins: np.ndarray
 ) -> pd.DataFrame:
     """The answers as a DataFrame with ANSWER_COLUMNS (names from the roster, never the input)."""
+    import pandas as pd
+
     ids = np.array(dex.pokemon_ids, dtype=object)
     names = np.array([dex.pokemon[pid].name for pid in dex.pokemon_ids], dtype=object)
     move_ids = dex.move_ids
@@ -290,6 +295,8 @@ def predict_batch(served: ServedModel, rows: Sequence[MatchupInput]) -> BatchRes
     Raises:
         BatchTooLargeError: more than MAX_BATCH_ROWS rows (split the batch).
     """
+    import pandas as pd
+
     if len(rows) > MAX_BATCH_ROWS:
         raise BatchTooLargeError(len(rows))
     dex = load_pokedex(served.roster)

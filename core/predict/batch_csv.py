@@ -15,8 +15,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.errors import PredictionDexError
 from core.pokedex import PokedexError, load_pokedex
@@ -28,6 +27,9 @@ from core.predict.batch import (
     predict_batch,
 )
 from core.predict.sources import ServedModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_FIELD_CHARS = 200
@@ -220,6 +222,8 @@ def result_frame(
     `move_names` maps move ids to the names shown (Seismic Toss for seismictoss); ids are kept
     for moves it lacks; an uploaded file may name moves either way.
     """
+    import pandas as pd
+
     shown = move_names or {}
     lines: dict[int, dict] = {}
     for entry in given:

@@ -16,9 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from core.artifacts import UntrustedModelError
 from core.config import Settings, mask_uri
@@ -35,6 +33,9 @@ from core.predict.sources import (
     serving_label,
 )
 from core.registry import NoModelError, StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 

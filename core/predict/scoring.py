@@ -14,13 +14,15 @@ An XGBoost binary classifier is scored with `Booster.inplace_predict` on float32
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.artifacts import ModelBundle
 from core.features import FEATURE_COLUMNS, mirror_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def antisymmetric_probability(
@@ -59,6 +61,8 @@ class RowScorer:
 
     def frame(self, rows: np.ndarray) -> pd.DataFrame:
         """The rows as a FEATURE_COLUMNS table (what the explanations need)."""
+        import pandas as pd
+
         return pd.DataFrame(np.atleast_2d(rows), columns=FEATURE_COLUMNS)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
@@ -80,6 +84,8 @@ class RowScorer:
 def served_probability(model: Any, features: pd.DataFrame | np.ndarray) -> np.ndarray:
     """P(A wins) per row, shape (n,), as serving answers it, for a ModelBundle or a fitted
     XGBClassifier / RandomForestClassifier and FEATURE_COLUMNS rows (table or array)."""
+    import pandas as pd
+
     if not isinstance(model, ModelBundle):
         kind = "xgboost" if type(model).__name__.startswith("XGB") else "random_forest"
         model = ModelBundle(estimator=model, model_type=kind, feature_columns=list(FEATURE_COLUMNS))

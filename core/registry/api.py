@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.registry import audit, doctor, evaluations, promotion, versions
@@ -15,6 +14,9 @@ from core.registry.promotion import ANY, PromotionResult
 from core.registry.runs import RunLogger, StudyRun, end_open_runs, register_run, study_runs
 from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS, Store, translate
 from core.registry.versions import METRIC_COLUMNS, VersionInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ import argparse
 import logging
 import os
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.errors import PredictionDexError
 from core.registry.checks import parse_version
@@ -22,8 +21,13 @@ from core.registry.promotion import ANY, PromotionResult
 from core.registry.tracker import MLflowTracker
 from core.registry.versions import registered_names
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _print_frame(frame: pd.DataFrame) -> None:
+    import pandas as pd
+
     if frame.empty:
         print("(none)")
         return

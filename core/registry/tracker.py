@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.registry.api import Registry
@@ -13,6 +12,9 @@ from core.registry.errors import RegistryError
 from core.registry.promotion import ANY, PromotionResult
 from core.registry.runs import RunLogger
 from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class MLflowTracker(Registry):

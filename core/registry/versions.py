@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.config import STAGES
 from core.registry.checks import (
@@ -20,6 +18,9 @@ from core.registry.checks import (
 )
 from core.registry.errors import NotRegisteredError, RegistryError
 from core.registry.store import Store, error_code, translate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RUN_ID_CHUNK = 100
 # compare_models column -> run metric name.
@@ -191,6 +192,8 @@ def compare_table(store: Store, model_name: str) -> pd.DataFrame:
     Raises:
         RegistryError: invalid name or the store failed (StoreError for a store fault).
     """
+    import pandas as pd
+
     name = validate_model_name(model_name)
     with translate("compare the versions", store.settings):
         try:
@@ -216,6 +219,8 @@ def key_parameters(params: dict[str, str]) -> str:
 
 
 def _compare_row(version, aliases: tuple[str, ...], runs: dict) -> dict:
+    import pandas as pd
+
     run = runs.get(version.run_id)
     metrics = run.data.metrics if run else {}
     run_tags = run.data.tags if run else {}

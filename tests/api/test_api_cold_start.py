@@ -1,5 +1,6 @@
 """A fresh API process (issue 15's cold start): its first answer comes from the local fallback
-before mlflow or scikit-learn is imported, and a process started that way serves every model kind.
+before mlflow, scikit-learn or pandas is imported, and a process started that way serves every
+model kind.
 
 `python -m api` imports xgboost with scikit-learn hidden and loads XGBoost models as Boosters
 (core.predict.startup, core.artifacts.load_model_dir), so scikit-learn is imported only when a
@@ -47,9 +48,10 @@ def test_first_answer_is_local_without_mlflow_or_sklearn_imported(
     assert "xgboost" in report["imported"]
     assert "sklearn" not in report["imported"]
     if not use_registry:
-        assert "mlflow" not in report["imported"]
-    # With the registry on, mlflow's import has started in the background by then (the local
-    # answer does not wait for it: it is never imported on the request's path).
+        # pandas too: the modules on the start path import it where they build a table.
+        assert "mlflow" not in report["imported"] and "pandas" not in report["imported"]
+    # With the registry on, mlflow's import (and pandas with it) has started in the background
+    # by then; the local answer does not wait for it.
 
 
 def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
