@@ -119,12 +119,13 @@ def test_cli_promotion_is_served_without_restart_then_outage_and_recovery(mlflow
             assert api.get("/model").json()["model_version"] == str(v2)
 
             # The registry's API hangs (its /health still answers): local within 3 s each time.
+            # The CLI's promotion exported v2 as the local fallback (it follows Production).
             proxy.set_mode("hang_api")
 
             def local_answer() -> bool:
                 version, source, seconds = served(api)
                 assert seconds < WORST_CASE_SECONDS, f"{seconds:.2f} s"
-                return source == "local" and version == "0"
+                return source == "local" and version == str(v2)
 
             wait_for(local_answer, 20, "the local fallback answers")
             assert proxy.held >= 1
