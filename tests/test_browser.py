@@ -193,7 +193,9 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     registered = page.get_by_text(re.compile(r"Registered as version \d+")).inner_text()
     version = int(re.search(r"version (\d+)", registered).group(1))
     assert version == 4
-    assert page.get_by_role("link", name="Open the run in MLflow").count() == 1
+    run_link = page.get_by_role("link", name="Open the run in MLflow")
+    run_link.first.wait_for()  # the result panel's link may be drawn a moment after its text
+    assert run_link.count() == 1
     screenshot(page, "train")
 
     page.goto(f"{dashboard}/models")
