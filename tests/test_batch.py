@@ -114,19 +114,19 @@ def test_a_mixed_csv_answers_the_valid_rows_and_lists_the_invalid_ones(model):
         ",Onix,,,,",  # empty name
         'Pikachu,Onix,50,50,"Thunderbolt; Quick Attack",',
         "Pikachu,Onix,50,50,Thunderbolt|Surf,",
-        "",  # blank lines are skipped
+        "",  # blank lines are skipped, but counted: row numbers stay the file's lines - 1
         "Pikachu,Onix,50,50,,,extra",  # one field too many
         "Pikachu,Onix,0,,,",
     )
     batch = predict_csv(model.get_model(), data)
-    assert batch.table["row"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert batch.table["row"].tolist() == [1, 2, 3, 4, 5, 7, 8]
     assert batch.answered["row"].tolist() == [1, 2, 4]
     refused = dict(zip(batch.refused["row"], batch.refused["error"], strict=True))
-    assert set(refused) == {3, 5, 6, 7}
+    assert set(refused) == {3, 5, 7, 8}
     assert "pokemon_a is empty" in refused[3]
     assert "cannot learn Surf" in refused[5]
-    assert "7 fields for 6 columns" in refused[6]
-    assert "level_a=0 is out of range" in refused[7]
+    assert "7 fields for 6 columns" in refused[7]
+    assert "level_a=0 is out of range" in refused[8]
     answered = batch.answered.set_index("row")
     assert answered.loc[2, "pokemon_a"] == "Raichu-Alola"
     assert answered.loc[4, "moves_a"] == "Thunderbolt; Quick Attack"  # shown by name
