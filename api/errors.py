@@ -112,6 +112,19 @@ def kind_of(error: PredictionDexError) -> str:
     return "model_unavailable"
 
 
+MATCHUP_HINT = "Fix the field named and send the request again; GET /docs lists the fields."
+
+
 def error_body(error: PredictionDexError) -> ErrorBody:
-    """The body of a refused request or batch row, from a project error."""
-    return ErrorBody(kind=kind_of(error), message=shown(error.message, 1500), hint=error.hint)
+    """The body of a refused request or batch row, from a project error. A matchup that cannot
+    be (unknown name or move, bad level) names its field, with the suggestions in `problem`."""
+    message = shown(error.message, 1500)
+    if not isinstance(error, PokedexError):
+        return ErrorBody(kind=kind_of(error), message=message, hint=error.hint)
+    hint = error.hint or MATCHUP_HINT
+    fields = []
+    if error.field is not None:
+        fields = [
+            FieldProblem(field=error.field, problem=shown(error.message, 400), what_to_do=hint)
+        ]
+    return ErrorBody(kind="invalid_matchup", message=message, hint=hint, fields=fields)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import DOCS_HINT, error_body, shown, status_of, validation_body
-from api.guards import ApiKeyGuard, BodyGuard, ModelHeaders
+from api.guards import API_KEY_HEADER, OPEN_PATHS, ApiKeyGuard, BodyGuard, ModelHeaders
 from api.schemas import (
     BatchRequest,
     BatchResponse,
@@ -174,6 +174,24 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _refusal(500, body)
 
 
+def _document_the_api_key(app: FastAPI) -> None:
+    """With keys configured, the OpenAPI schema declares X-API-Key, so /docs has an Authorize
+    button and its "Try it out" requests send the key (ApiKeyGuard does the checking)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["ApiKey"] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+        for path, operations in schema.get("paths", {}).items():
+            if path not in OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"ApiKey": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None,
     api_settings: ApiSettings | None = None,
@@ -202,6 +220,8 @@ def create_app(
         served = service.model.served
         return (served.model_version, served.source) if served else (None, None)
 
+    if api_settings.api_keys:
+        _document_the_api_key(app)
     # Added last = outermost: headers on every answer, then the key, then the body checks.
     app.add_middleware(BodyGuard, settings=api_settings)
     app.add_middleware(ApiKeyGuard, settings=api_settings)

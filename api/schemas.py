@@ -10,7 +10,8 @@ from api.settings import MAX_BATCH_ROWS, MAX_MOVES, MAX_NAME_CHARS
 from core.pokedex import MAX_LEVEL, MIN_LEVEL
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
-Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL, description="1..100")]
+# Strict: JSON `true` or 50.5 is refused, not served at level 1 or 50.
+Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL, strict=True, description="1..100")]
 Moves = Annotated[
     list[Name] | None,
     Field(max_length=MAX_MOVES, description="up to 4 damaging moves; omitted = the best 4"),
@@ -37,7 +38,7 @@ class MatchupRequest(BaseModel):
 class PredictRequest(MatchupRequest):
     """A matchup, plus whether to explain the answer (costs a few milliseconds more)."""
 
-    explain: bool = False
+    explain: bool = Field(False, strict=True)
 
 
 class BatchRequest(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 
 from api import batch
 from core.errors import PredictionDexError
-from core.pokedex import load_pokedex
+from core.pokedex import PokedexError, load_pokedex
 from core.predict import PredictionModel, ServedModel
 from core.predict.policy import load_local_first
 
@@ -142,6 +142,12 @@ class PredictionService:
         """All-pairs P(row wins) for the given Pokémon at one level (default movesets)."""
         served = self.model.get_model()
         frame = self.model.predict_matrix(names, level)
+        if len(frame) < 2:  # 'Pikachu,pikachu' is one Pokémon: no pair to predict
+            raise PokedexError(
+                f"{len(names)} names but {len(frame)} distinct Pokémon: a matrix needs at least "
+                "two different ones.",
+                hint="List 2..40 different Pokémon in ?pokemon=.",
+            ).about("pokemon")
         dex = load_pokedex(served.roster)
         ids = [str(pid) for pid in frame.index]
         values = frame.to_numpy()

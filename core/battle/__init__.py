@@ -274,6 +274,14 @@ class Matchup:
         )
 
 
+def _about(field: str, step, *arguments):
+    """step(*arguments); a PokedexError it raises names the input `field`."""
+    try:
+        return step(*arguments)
+    except PokedexError as error:
+        raise error.about(field) from None
+
+
 def resolve_matchup(
     a: str,
     b: str,
@@ -283,12 +291,22 @@ def resolve_matchup(
     moves_b: list[str] | str | None = None,
     dex: Pokedex | None = None,
 ) -> Matchup:
-    """Resolve names, levels and movesets (default movesets where none are given)."""
+    """Resolve names, levels and movesets (default movesets where none are given).
+
+    Raises:
+        PokedexError: an unknown name or move, a move the Pokémon cannot learn, a bad level;
+            its `field` names the argument (pokemon_a, pokemon_b, level_a, level_b, moves_a,
+            moves_b).
+    """
     dex = dex or load_pokedex()
-    pokemon_a, pokemon_b = dex.resolve_pokemon(a), dex.resolve_pokemon(b)
-    la, lb = check_level(level_a, "a"), check_level(level_b, "b")
-    chosen_a = dex.resolve_moveset(pokemon_a, moves_a)
-    chosen_b = dex.resolve_moveset(pokemon_b, moves_b)
+    pokemon_a = _about("pokemon_a", dex.resolve_pokemon, a)
+    pokemon_b = _about("pokemon_b", dex.resolve_pokemon, b)
+    la, lb = (
+        _about("level_a", check_level, level_a, "a"),
+        _about("level_b", check_level, level_b, "b"),
+    )
+    chosen_a = _about("moves_a", dex.resolve_moveset, pokemon_a, moves_a)
+    chosen_b = _about("moves_b", dex.resolve_moveset, pokemon_b, moves_b)
     if chosen_a is None:
         chosen_a = default_moveset(dex, pokemon_a.id, pokemon_b.id, la, lb)
     if chosen_b is None:

@@ -15,7 +15,20 @@ if TYPE_CHECKING:
 
 
 class PokedexError(PredictionDexError, ValueError):
-    """An unknown or invalid Pokémon, move or level; the message says what to do."""
+    """An unknown or invalid Pokémon, move or level; the message says what to do.
+
+    Attributes:
+        field: the input it is about ("pokemon_a", "level_b", "moves_a", ...), or None when the
+            raise site does not know; set by whoever maps inputs to fields (`about`).
+    """
+
+    field: str | None = None
+
+    def about(self, field: str) -> PokedexError:
+        """This error, naming the input `field` it is about (kept if already named)."""
+        if self.field is None:
+            self.field = field
+        return self
 
 
 _GENDER_SIGNS = str.maketrans({"♀": "f", "♂": "m"})

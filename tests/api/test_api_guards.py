@@ -65,6 +65,13 @@ def test_api_keys(api):
         assert api.get(path).status_code == 200, path
     for key in KEYS:
         assert api.post("/predict", json=body, headers={"X-API-Key": key}).status_code == 200
+    # /docs can send the key: the schema declares it (an Authorize button), probes stay open.
+    schema = api.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+    }  # fmt: skip
+    assert schema["paths"]["/predict"]["post"]["security"] == [{"ApiKey": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
 
 
 def test_body_over_2_mb_is_413_by_its_declared_length(api):

@@ -123,6 +123,10 @@ def test_predict_with_explain_and_levels_and_moves(api):
             "at most 4",
         ),
         ({"pokemon_a": 25, "pokemon_b": "Onix"}, "pokemon_a", "string"),
+        # Strict: true is not level 1, 50.5 not level 50, "yes" not an explanation request.
+        ({"pokemon_a": "Pikachu", "pokemon_b": "Onix", "level_a": True}, "level_a", "whole"),
+        ({"pokemon_a": "Pikachu", "pokemon_b": "Onix", "level_b": 50.5}, "level_b", "whole"),
+        ({"pokemon_a": "Pikachu", "pokemon_b": "Onix", "explain": "yes"}, "explain", "true or"),
     ],
 )
 def test_invalid_fields_are_422_with_the_field_and_what_to_do(api, body, field, advice):
@@ -141,10 +145,16 @@ def test_unknown_names_list_suggestions(api):
     error = response.json()["error"]
     assert error["kind"] == "invalid_matchup"
     assert "Closest matches: Pikachu" in error["message"]
+    # The field is named, with the suggestions, and there is something to do.
+    assert [p["field"] for p in error["fields"]] == ["pokemon_a"]
+    assert "Closest matches: Pikachu" in error["fields"][0]["problem"]
+    assert error["hint"] and error["fields"][0]["what_to_do"]
     response = api.post(
-        "/predict", json={"pokemon_a": "Onix", "pokemon_b": "Mew", "moves_a": ["Thunderbolt"]}
+        "/predict", json={"pokemon_a": "Mew", "pokemon_b": "Onix", "moves_b": ["Thunderbolt"]}
     )
-    assert response.status_code == 422 and "cannot learn" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert response.status_code == 422 and "cannot learn" in error["message"]
+    assert [p["field"] for p in error["fields"]] == ["moves_b"]
 
 
 def test_batch_answers_valid_rows_and_gives_invalid_ones_their_error_and_index(api):
@@ -218,6 +228,10 @@ def test_matrix_limits(api):
     assert api.get("/matrix").status_code == 422
     unknown = api.get("/matrix", params={"pokemon": "Pikachu,Onixx"})
     assert unknown.status_code == 422 and "Onix" in unknown.json()["error"]["message"]
+    same = api.get("/matrix", params={"pokemon": "Pikachu,pikachu"})  # one Pokémon, two spellings
+    assert same.status_code == 422
+    assert same.json()["error"]["fields"][0]["field"] == "pokemon"
+    assert "two different" in same.json()["error"]["message"]
 
 
 def test_openapi_docs(api):
@@ -227,4 +241,5 @@ def test_openapi_docs(api):
     assert {"/health", "/ready", "/model", "/predict", "/predict/batch", "/matrix"} <= set(
         schema["paths"]
     )
+    assert "securitySchemes" not in schema.get("components", {})  # no keys: nothing to send
     assert api.get("/nowhere").status_code == 404
