@@ -142,12 +142,14 @@ def metric_deltas(deltas: dict[str, dict]) -> None:
 
 
 def serving_caption(prediction: Prediction) -> str:
-    """'battle_winner_predictor v3 (xgboost)', '... v3 (local fallback) (xgboost)', or
-    'unversioned local model (xgboost)'."""
-    label = serving_label(prediction.source, prediction.model_version)
+    """'battle_winner_predictor v3 (registry, xgboost)', '... v3 (local fallback, xgboost)',
+    or 'unversioned local model (xgboost)'."""
     if prediction.source == "local" and not prediction.model_version:
+        label = serving_label(prediction.source, prediction.model_version)
         return f"{label} ({prediction.model_type})"
-    return f"{prediction.model_name or 'model'} {label} ({prediction.model_type})"
+    where = "local fallback" if prediction.source == "local" else prediction.source
+    name = prediction.model_name or "model"
+    return f"{name} v{prediction.model_version} ({where}, {prediction.model_type})"
 
 
 def percent(p: float) -> str:
