@@ -93,16 +93,28 @@ def use_law(dex, side, moves, pol, rows: np.ndarray, defender_hp, own_hp, size: 
         hit = hit.reshape(on.size, size)
         move = moves[r, slot]
         use = _hits_law(dex, hit, dex.move_min_hits[move], dex.move_max_hits[move])
-        # Recoil matters when the use does not KO: its expectation over such uses.
-        keeps = np.where(damage < defender_hp[r, None], use, 0.0)
-        kept = keeps.sum(1, keepdims=True)
-        law = np.where(kept > 1e-9, keeps / np.maximum(kept, 1e-12), use)
-        num, den = dex.move_recoil[move, 0][:, None], dex.move_recoil[move, 1][:, None]
-        lost = (law * _recoil_of(damage, num, den)).sum(1)
+        lost = _recoil_lost(dex, move, use, defender_hp[r], damage)
         struggle = dex.move_struggle_recoil[move] * np.maximum((2 * own_hp[r] + 4) // 8, 1)
         pmf[on] += share[on, None] * use
         recoil[on] += share[on] * (lost + struggle)
     return UseLaw(pmf=pmf, recoil=recoil)
+
+
+def _recoil_lost(dex, move: np.ndarray, use: np.ndarray, defender_hp, damage) -> np.ndarray:
+    """(m,) expected recoil (HP) of a landed use that does not KO (the use's law `use` (m, size),
+    `damage` the buckets (1, size)); 0 for a move without recoil, whose rows are not computed."""
+    lost = np.zeros(len(move))
+    hurt = np.flatnonzero(dex.move_recoil[move, 0] > 0)
+    if hurt.size == 0:
+        return lost
+    use, move = use[hurt], move[hurt]
+    # Recoil matters when the use does not KO: its expectation over such uses.
+    keeps = np.where(damage < defender_hp[hurt, None], use, 0.0)
+    kept = keeps.sum(1, keepdims=True)
+    law = np.where(kept > 1e-9, keeps / np.maximum(kept, 1e-12), use)
+    num, den = dex.move_recoil[move, 0][:, None], dex.move_recoil[move, 1][:, None]
+    lost[hurt] = (law * _recoil_of(damage, num, den)).sum(1)
+    return lost
 
 
 def _hits_law(dex, hit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -112,9 +124,12 @@ def _hits_law(dex, hit: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
     out = hit.copy()
     multi = np.flatnonzero(hi > 1)
     power = hit[multi]
+    power_hat = scipy.fft.rfft(  # the one hit's transform, shared by the 4 convolutions
+        power, scipy.fft.next_fast_len(2 * power.shape[1] - 1, real=True), workers=FFT_WORKERS
+    )
     law = np.zeros_like(power)
     for k in range(2, 6):
-        power = _convolve(power, hit[multi])
+        power = _convolve(power, hit[multi], power_hat)
         share = np.where(lo[multi] == hi[multi], (lo[multi] == k).astype(float), _K_PMF[k])
         law += share[:, None] * power
     out[multi] = law
@@ -135,9 +150,10 @@ def _cdf_at(pmf_k: np.ndarray, h: np.ndarray) -> np.ndarray:
     return out.reshape(h.shape)
 
 
-def _alive_tables(me: UseLaw, hp_other: np.ndarray, other: UseLaw, uses: int):
+def _alive_tables(me: UseLaw, hp_other: np.ndarray, other: UseLaw, uses: int, last: np.ndarray):
     """For my attacks: F(k, H(j)) and F(k+1, H(j)) for k = 0..uses, j = 0..uses + 1, where
-    H(j) is the other side's HP to take after its j landed uses (m, uses+1, uses+2)."""
+    H(j) is the other side's HP to take after its j landed uses (m, uses+1, uses+2). A row's
+    tables past its own last count `last` (m,) are left 0: the action weights there are 0."""
     j = np.arange(uses + 2, dtype=np.float64)[None, :]
     h = hp_other[:, None] - other.recoil[:, None] * j
     same, nxt = np.zeros((len(h), uses + 1, uses + 2)), np.zeros((len(h), uses + 1, uses + 2))
@@ -150,12 +166,13 @@ def _alive_tables(me: UseLaw, hp_other: np.ndarray, other: UseLaw, uses: int):
     for step in range(uses + 1):
         if step:
             same[:, step] = nxt[:, step - 1]
-            # A row whose defender is surely down by now needs no longer sums (its F stay 0).
-            going = same[live, step].max(1) >= 1e-12
+            # A row whose defender is surely down by now needs no longer sums (its F stay 0),
+            # nor one past its last count (its counts stop there: weight 0 beyond).
+            going = (same[live, step].max(1) >= 1e-12) & (last[live] >= step)
             live, total = live[going], total[going]
             if live.size == 0:
                 break
-            total = _convolve(total, law[live], law_hat[live])
+            total = _convolve(total, law, law_hat[live])  # y unused: its transform is given
         nxt[live, step] = _cdf_at(total, h[live])
     return same, nxt
 
@@ -209,9 +226,9 @@ def lattice_wins(a: UseLaw, b: UseLaw, land, hp, first, limits):
     `limits` is (uses, turns) of the arrays and (m,) each row's last count and turns.
     Symmetric by construction: the swapped rows give the two answers swapped, bit for bit.
     """
-    uses = limits[0]
-    fa_same, fa_next = _alive_tables(a, hp[1], b, uses)  # A's sums against B's HP: (m, k, j)
-    fb_same, fb_next = _alive_tables(b, hp[0], a, uses)  # (m, j, k)
+    uses, last = limits[0], limits[2]
+    fa_same, fa_next = _alive_tables(a, hp[1], b, uses, last)  # A's sums vs B's HP: (m, k, j)
+    fb_same, fb_next = _alive_tables(b, hp[0], a, uses, last)  # (m, j, k)
     wa = _action_weights(land[0], land[1], first[0], first[1], limits)
     wb = _action_weights(land[1], land[0], first[1], first[0], limits)
     ko_a, own_a = _action_terms(fa_same, fa_next, fb_same, land[0], uses)
@@ -267,6 +284,8 @@ def pending_rows(dex, batch, tables, policies, sides, first, tie, offset: int) -
     """
     own_a, other_a = _changes_own_hp(dex, batch.moves_a, policies[0].share)
     own_b, other_b = _changes_own_hp(dex, batch.moves_b, policies[1].share)
+    if not (own_a | own_b).any():  # most one-row answers: nothing for the lattice
+        return _no_rows()
     hp = (tables.hp_a.astype(np.float64), tables.hp_b.astype(np.float64))
     needs = []
     for side, other_hp in ((sides[0], hp[1]), (sides[1], hp[0])):
@@ -287,6 +306,8 @@ def pending_rows(dex, batch, tables, policies, sides, first, tie, offset: int) -
         (own_a | own_b) & ~other_a & ~other_b & ~tables.random_a & ~tables.random_b & ~decided
         & (hits < TIERS[-1][0]) & (turns <= TIERS[-1][1])
     )  # fmt: skip
+    if rows.size == 0:
+        return _no_rows()
     size = int(max(hp[0][rows].max(initial=0), hp[1][rows].max(initial=0))) + 2
     return Pending(
         rows=rows + offset,
@@ -296,6 +317,12 @@ def pending_rows(dex, batch, tables, policies, sides, first, tie, offset: int) -
         first=(first[0][rows], first[1][rows]), tie=(tie[0][rows], tie[1][rows]),
         hits=hits[rows], turns=turns[rows],
     )  # fmt: skip
+
+
+def _no_rows() -> Pending:
+    """A Pending without rows (`solve_pending` skips it)."""
+    none, law = np.empty(0), UseLaw(np.zeros((0, 2)), np.zeros(0))
+    return Pending(np.empty(0, np.int64), law, law, *(((none, none),) * 4), none, none)
 
 
 def _joined(parts: list[Pending]) -> Pending:
