@@ -80,5 +80,9 @@ mlflow-ui: install
 bench: install-dev
 	$(PY) -m benchmarks.run_all
 
+## make screenshots: refresh docs/screenshot-*.png (the README's pictures) through the browser test.
+screenshots: system-deps install-dev
+	SCREENSHOTS_DIR=docs $(PY) -m pytest tests/test_browser.py -k "real_browser or dark_mode"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -61,10 +61,14 @@ def _side_what(rest: str, value: float, other: str) -> str | None:
         "moves_known": f"knows {value:.0f} damaging move(s)",
         "random_policy": "picks moves at random" if value >= 0.5 else "always picks its best move",
         "best_effectiveness": f"'s most effective move is ×{value:g} on {other}",
-        "expected_damage_share": f"takes {value:.0%} of {other}'s HP per turn",
+        "expected_damage_share": f"deals {value:.0%} of {other}'s HP per turn",
         "hits_to_ko_low_roll": f"needs {value:g} hits to KO {other} on low rolls",
         "hits_to_ko_high_roll": f"needs {value:g} hits to KO {other} on high rolls",
-        "turns_to_ko": f"needs about {value:.1f} turns to KO {other}",
+        "turns_to_ko": (
+            f"KOs {other} in one turn"
+            if value <= 1
+            else f"needs about {value:.1f} turns to KO {other}"
+        ),
         "analytic_win": f"wins {value:.0%} of the time by the damage-race estimate",
     }
     if rest in phrases:

@@ -3,11 +3,12 @@
 `python -m streamlit run app/main.py` runs on 127.0.0.1 against a store in tmp_path with three
 small real models, and is stopped by PID. The test trains a fourth version from the Train page
 (the progress refreshes by itself), sees the versions on the Models page, asks the Predict page
-who wins, and saves a screenshot of every page into docs/ for the README.
+who wins, and takes a screenshot of every page (into docs/ for the README with `make screenshots`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import urllib.error
@@ -22,7 +23,9 @@ from core.train import TrainConfig, train_model
 from tests.servers import clean_env, free_port, spawn, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
+# Screenshots go to a temporary folder, so `make test` leaves the tree clean; `make screenshots`
+# sets SCREENSHOTS_DIR=docs to refresh the README's pictures.
+SHOTS_VARIABLE = "SCREENSHOTS_DIR"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -146,7 +149,17 @@ def settle(page) -> None:
     page.wait_for_timeout(800)
 
 
-def screenshot(page, name: str) -> Path:
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: $SCREENSHOTS_DIR (docs/ for `make screenshots`) or a
+    temporary folder."""
+    chosen = os.environ.get(SHOTS_VARIABLE, "").strip()
+    folder = (ROOT / chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(page, name: str, folder: Path) -> Path:
     """A screenshot of the whole page: the viewport grows to the height of the content."""
     script = (
         "() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
@@ -160,7 +173,7 @@ def screenshot(page, name: str) -> Path:
         height = min(content + 40, MAX_SCREENSHOT_HEIGHT)
         page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
         page.wait_for_timeout(1500)  # plotly redraws at the new size
-    path = DOCS / f"screenshot-{name}.png"
+    path = folder / f"screenshot-{name}.png"
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
     return path
@@ -175,7 +188,7 @@ def choose(page, label: str, text: str) -> None:
     settle(page)
 
 
-def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) -> None:
+def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page, shots: Path) -> None:
     """Train from the page, see the versions, ask who wins; screenshots of every page."""
     page = browser_page
 
@@ -196,7 +209,7 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     run_link = page.get_by_role("link", name="Open the run in MLflow")
     run_link.first.wait_for()  # the result panel's link may be drawn a moment after its text
     assert run_link.count() == 1
-    screenshot(page, "train")
+    screenshot(page, "train", shots)
 
     page.goto(f"{dashboard}/models")
     settle(page)
@@ -210,14 +223,14 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     assert {"1", "2", "3", "4", "Production", "random_forest"} <= set(values)
     choose(page, "Version", 'v2 "forest"')
     page.get_by_text("v2 against Production").wait_for()
-    screenshot(page, "models")
+    screenshot(page, "models", shots)
     # Champion/challenger for two versions that are not Production: the verdict on fresh battles.
     choose(page, "Compare with", 'v1 "v1"')
     page.get_by_role("button", name="Compare v2 with v1 on fresh battles").click()
     page.get_by_text("v2 against v1:").wait_for(timeout=180_000)
     settle(page)
     assert "McNemar" in page.locator("p", has_text="v2 against v1:").first.inner_text()
-    screenshot(page, "models-compare")
+    screenshot(page, "models-compare", shots)
 
     page.goto(f"{dashboard}/predict")
     settle(page)
@@ -230,14 +243,14 @@ def test_train_models_predict_in_a_real_browser(dashboard: str, browser_page) ->
     assert heading.inner_text().strip().startswith("Mewtwo wins")
     answered = page.get_by_test_id("stMetric").filter(has_text="Answered by").inner_text()
     assert "registry" in answered
-    screenshot(page, "predict")
+    screenshot(page, "predict", shots)
 
     page.goto(dashboard)
     settle(page)
     page.get_by_text("Registered versions").wait_for()
-    screenshot(page, "home")
+    screenshot(page, "home", shots)
     for name in ("home", "train", "models", "models-compare", "predict"):
-        assert (DOCS / f"screenshot-{name}.png").stat().st_size > 20_000
+        assert (shots / f"screenshot-{name}.png").stat().st_size > 20_000
 
 
 def _luminance(css_colour: str) -> float:
@@ -246,7 +259,9 @@ def _luminance(css_colour: str) -> float:
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
-def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str, browser) -> None:
+def test_dark_mode_follows_the_system_with_the_brand_colour(
+    dashboard: str, browser, shots: Path
+) -> None:
     """A browser in dark mode gets the dark theme, the brand-red primary button; screenshot."""
     context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
     try:
@@ -261,7 +276,7 @@ def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str, brow
             ".backgroundColor"
         )
         assert _luminance(background) < 0.25, background
-        screenshot(page, "home-dark")
+        screenshot(page, "home-dark", shots)
 
         page.goto(f"{dashboard}/train")
         settle(page)
@@ -270,7 +285,7 @@ def test_dark_mode_follows_the_system_with_the_brand_colour(dashboard: str, brow
         assert colour.replace(" ", "") == "rgb(227,53,13)", colour  # #E3350D
     finally:
         context.close()
-    assert (DOCS / "screenshot-home-dark.png").stat().st_size > 20_000
+    assert (shots / "screenshot-home-dark.png").stat().st_size > 20_000
 
 
 def test_aliases_and_a_batch_upload_and_download_in_a_real_browser(

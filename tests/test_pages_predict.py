@@ -301,3 +301,15 @@ def test_probabilities_never_read_as_a_misleading_zero(p: float, shown: str) -> 
     from app.components import percent
 
     assert percent(p) == shown
+
+
+def test_the_uploader_limit_is_the_batch_limit() -> None:
+    """Streamlit's uploader says and enforces the batch CSV's 2 MB, not its default 200 MB."""
+    import tomllib
+
+    from core.predict.batch_csv import MAX_BATCH_BYTES
+
+    config = tomllib.loads(
+        (Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text()
+    )
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_BATCH_BYTES
