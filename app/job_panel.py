@@ -105,6 +105,11 @@ def _outcome(view: JobView) -> None:
         )
     else:
         st.warning(f"Version {result.version}: {result.promotion_message}.", icon=":material/info:")
+    if result.promotion_evidence:
+        st.caption(
+            f"Champion/challenger on the same fresh battles (accuracy difference, 95% interval, "
+            f"exact McNemar): {result.promotion_evidence}."
+        )
     metrics = result.metrics
     for column, (label, key) in zip(st.columns(5), SHOWN_METRICS, strict=True):
         value = metrics.get(key)

@@ -402,3 +402,27 @@ def test_the_train_cli_prints_the_decision_after_deciding(settings_factory) -> N
     assert done.returncode == 0, done.stderr
     assert "✅ Registered as version 2 in Model Registry" in done.stdout
     assert "⚠️ Model registered but not promoted (accuracy < 0.999)" in done.stdout
+
+
+def test_the_result_carries_the_champion_challenger_evidence(settings_factory) -> None:
+    """A training promoted over Production by beats_production: the job's result (through the
+    JSON pipe) keeps the comparison behind the decision, for the Train page and the CLI."""
+    import multiprocessing
+
+    from core.jobs.cli import result_lines
+    from core.train import train_model
+    from tests.tiny_models import TINY_TRAINING
+
+    settings = settings_factory(with_store=True, promotion_threshold=0.0)
+    first = train_model(TrainConfig(**TINY_TRAINING, seed=1), settings)
+    second = train_model(
+        TrainConfig(**TINY_TRAINING, seed=2, promotion_policy="beats_production"), settings
+    )
+    assert JobResult.of(first).promotion_evidence == ""  # nobody held Production: no comparison
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    send_event(writer, ("done", JobResult.of(second)))
+    kind, received = receive_event(reader)
+    assert kind == "done"
+    assert received.promotion_evidence.startswith(f"v{second.version} vs Production v1: ")
+    assert received.promotion_evidence.endswith(")")  # the verdict
+    assert f"📊 {received.promotion_evidence}" in result_lines(received)

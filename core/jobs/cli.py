@@ -105,6 +105,8 @@ def result_lines(result) -> list[str]:  # noqa: ANN001 - a core.jobs.messages.Jo
         lines.append(f"✅ Registered as version {result.version} in Model Registry")
     if result.promotion_message:
         lines.append(("✅ " if result.promoted else "⚠️ ") + result.promotion_message)
+    if result.promotion_evidence:
+        lines.append(f"📊 {result.promotion_evidence}")
     if result.run_url:
         lines.append(f"🔗 {result.run_url}")
     if result.exported_to:

@@ -38,7 +38,8 @@ class JobResult:
 
     Fields: model_type, params (hyperparameters fitted), metrics (MLflow name -> value),
     version (registered number, None without MLflow), promoted (now holds Production),
-    promotion_message (one sentence, '' without MLflow), run_id / run_url (None without
+    promotion_message (one sentence, '' without MLflow), promotion_evidence (the champion/
+    challenger comparison behind the decision, '' when none was made), run_id / run_url (None without
     MLflow), exported_to (models/ folder written, or None), seconds (step -> wall seconds).
     """
 
@@ -48,6 +49,7 @@ class JobResult:
     version: int | None = None
     promoted: bool = False
     promotion_message: str = ""
+    promotion_evidence: str = ""
     run_id: str | None = None
     run_url: str | None = None
     exported_to: str | None = None
@@ -63,11 +65,22 @@ class JobResult:
             version=result.version,
             promoted=bool(result.promoted),
             promotion_message=str(result.promotion_message),
+            promotion_evidence=_evidence(result),
             run_id=result.run_id,
             run_url=result.run_url,
             exported_to=result.exported_to,
             seconds={str(k): float(v) for k, v in result.seconds.items()},
         )
+
+
+def _evidence(result: Any) -> str:
+    """'v7 vs Production v5: +0.0012 [−0.0031, +0.0047], p = 0.21 (no significant difference)'
+    when the promotion compared the new version with Production, else ''."""
+    publication = getattr(result, "publication", None)
+    promotion = getattr(publication, "promotion", None)
+    if promotion is None or promotion.evidence is None:
+        return ""
+    return f"{promotion.evidence_text} ({promotion.evidence.verdict})"
 
 
 def _plain(value: Any) -> Any:
@@ -189,6 +202,7 @@ def _result(value: Any) -> JobResult:
         and (result.version is None or type(result.version) is int)
         and isinstance(result.promoted, bool)
         and isinstance(result.promotion_message, str)
+        and isinstance(result.promotion_evidence, str)
         and isinstance(result.seconds, dict)
     )
     if not typed:
