@@ -179,6 +179,16 @@ def test_list_of_an_unknown_model_names_the_registered_ones(store: Settings) -> 
     ]
 
 
+def test_list_of_an_empty_store_is_empty_unless_a_model_is_named(settings_factory) -> None:
+    """A new store lists nothing (exit 0, as the cold-start test's `list` expects); naming a
+    model there is the mistyped-name error."""
+    empty = settings_factory(with_store=True)
+    done = run_cli("core.registry", ["list"], empty)
+    assert done.returncode == 0, done.stderr
+    named = run_cli("core.registry", ["list", "--model", "nope"], empty)
+    assert named.returncode == 2 and "no model is registered in this store yet" in named.stderr
+
+
 def test_a_closed_pipe_ends_the_listing_quietly(store: Settings) -> None:
     """`python -m core.registry list | head -1`: the reader is gone before the table is written."""
     process = subprocess.Popen(

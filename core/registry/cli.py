@@ -78,12 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _require_registered(tracker: MLflowTracker, model_name: str, frame: pd.DataFrame) -> None:
-    """An empty table of a model nobody registered is a mistyped name: say which names exist."""
+def _require_registered(
+    tracker: MLflowTracker, model_name: str, frame: pd.DataFrame, explicit: bool
+) -> None:
+    """An empty table of a model nobody registered is a mistyped name: say which names exist.
+    A store where nothing is registered yet is simply empty for the default name (exit 0)."""
     if not frame.empty:
         return
     names = registered_names(tracker.store)
     if model_name in names:
+        return
+    if not names and not explicit:
         return
     if not names:
         raise RegistryError(
@@ -102,11 +107,11 @@ def _run(args: argparse.Namespace) -> int:
     model_name = tracker.settings.model_name if args.model is None else args.model
     if args.command == "list":
         frame = tracker.compare_table(model_name)
-        _require_registered(tracker, model_name, frame)
+        _require_registered(tracker, model_name, frame, args.model is not None)
         _print_frame(frame[["version", "stage", "accuracy", "model_type", "created_at"]])
     elif args.command == "compare":
         frame = tracker.compare_table(model_name)
-        _require_registered(tracker, model_name, frame)
+        _require_registered(tracker, model_name, frame, args.model is not None)
         _print_frame(frame.drop(columns=["manifest_sha256", "run_id", "status"]))
     elif args.command == "promote":
         if args.version is None:
@@ -122,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         ))  # fmt: skip
     elif args.command == "audit":
         frame = tracker.audit_frame(model_name)
-        _require_registered(tracker, model_name, frame)
+        _require_registered(tracker, model_name, frame, args.model is not None)
         _print_frame(frame.drop(columns=["seq"]))
     else:
         problems = tracker.doctor(model_name)

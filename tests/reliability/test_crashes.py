@@ -80,9 +80,13 @@ def check_after_crash(tracker: MLflowTracker, settings, label: str) -> list[str]
         load_model_from_registry(name, version=version, settings=settings)
     problems = tracker.doctor(name)
     for problem in problems:
-        assert ORPHAN in problem or "audit trail" in problem or "promotion lock" in problem, (
-            f"{label}: {problem}"
-        )
+        # A training killed before its export leaves models/ on an older version: doctor says
+        # so (the fallback follows Production), and that is what a crash may leave, too.
+        stale_fallback = problem.startswith("the local fallback holds ")
+        assert (
+            ORPHAN in problem or "audit trail" in problem or "promotion lock" in problem
+            or stale_fallback
+        ), f"{label}: {problem}"  # fmt: skip
     return problems
 
 
@@ -273,7 +277,11 @@ def test_racing_promoters_after_a_crashed_promotion(store, parent, counts):
             wins += 1
             conflicts += len(replies) - 1
             waits.append(round(max(reply["finished"] for reply in replies) - killed_at, 2))
-            assert tracker.doctor(name) == []
+            # The registry is consistent; models/ still holds the version exported before the
+            # races (library promotions do not export), which doctor names, and nothing else.
+            problems = tracker.doctor(name)
+            assert all(p.startswith("the local fallback holds ") for p in problems), problems
+            assert all(f"while Production is v{winner}" in p for p in problems), problems
     counts(
         rounds=LOCK_RACE_ROUNDS,
         promoters=len(racers),
