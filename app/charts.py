@@ -46,6 +46,20 @@ def metric_across_versions(
                 hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
             )
         )
+    expected = frame["expected_accuracy"] if "expected_accuracy" in frame else pd.Series()
+    if metric == "accuracy" and expected.notna().any():
+        # Like for like with the oracle: the test accuracy counts random winners and can lie above it.
+        figure.add_trace(
+            go.Scatter(
+                x=frame["version"],
+                y=expected,
+                mode="lines+markers",
+                name="Expected accuracy (the oracle's battles)",
+                line={"color": NEUTRAL, "dash": "dot", "width": 1},
+                marker={"size": 5},
+                hovertemplate="v%{x} expected: %{y:.4f}<extra></extra>",
+            )
+        )
     if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
         figure.add_hline(
             y=threshold,
@@ -81,10 +95,11 @@ def metric_across_versions(
 
 
 def _plotted_values(frame: pd.DataFrame, metric: str, threshold: float) -> pd.Series:
-    """Every y value the metric chart draws: the metric, the oracle line, the threshold line."""
+    """Every y value the metric chart draws: the metric, the oracle and expected-accuracy lines,
+    the threshold line."""
     shown = [frame[metric]]
-    if metric == "accuracy" and "oracle_accuracy" in frame:
-        shown.append(frame["oracle_accuracy"])
+    if metric == "accuracy":
+        shown += [frame[c] for c in ("oracle_accuracy", "expected_accuracy") if c in frame]
     if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
         shown.append(pd.Series([threshold]))
     return pd.concat(shown)

@@ -192,6 +192,18 @@ def metric_text(value: object) -> str:
     return "—" if number is None else f"{number:.4f}"
 
 
+def oracle_delta(row: pd.Series) -> str:
+    """'model 0.9339 (-0.0052)': the model's expected accuracy on the oracle's battles and its
+    excess error; 'model -0.0052' for a version evaluated before expected_accuracy was stored."""
+    gap = _number(row.get("oracle_gap"))
+    expected = _number(row.get("expected_accuracy"))
+    if gap is None:
+        return "model: no evaluation stored"
+    if expected is None:
+        return f"model {-gap:+.4f}"
+    return f"model {expected:.4f} ({-gap:+.4f})"
+
+
 def version_label(row: pd.Series) -> str:
     """'v3 "tuned" · Production · accuracy 0.9391 · 150 trees · depth 6' for a select box."""
     accuracy = _number(row.get("accuracy"))

@@ -32,17 +32,23 @@ with guard.errors_shown("read the registry"):
         columns[1].metric(
             "Production", f"v{production}", row["model_type"], delta_color="off", delta_arrow="off"
         )
-        columns[2].metric("Test accuracy", versions.metric_text(row["accuracy"]))
+        columns[2].metric(
+            "Test accuracy",
+            versions.metric_text(row["accuracy"]),
+            help="Share of the held-out battles whose simulated winner the model called. The "
+            "winners are random draws, so this can land above the oracle by chance: the oracle is "
+            "compared with the model's expected accuracy on the same battles (beside it).",
+        )
         if versions.metric_text(row["oracle_accuracy"]) != "—":  # measured for this version
             columns[3].metric(
                 "Oracle accuracy",
                 versions.metric_text(row["oracle_accuracy"]),
-                f"model {-row['oracle_gap']:+.4f}",
+                versions.oracle_delta(row),
                 delta_color="off",
                 delta_arrow="off",
                 help="The best accuracy any model can reach on these random battles (measured "
-                "by re-simulating test battles). Below it: the model's excess error on the same "
-                "battles (never below 0), what is left to win.",
+                "by re-simulating test battles). Below it: the model's expected accuracy on the "
+                "same battles and its excess error (never below 0), what is left to win.",
             )
 
     if not table.empty:

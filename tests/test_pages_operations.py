@@ -119,6 +119,36 @@ def test_home_chart_spans_the_oracle_and_shows_whole_versions(app_env: Settings)
     assert threshold_note == [f"promotion threshold {app_env.promotion_threshold:g}"]
 
 
+def test_home_sets_the_oracle_beside_the_models_expected_accuracy_on_the_same_battles(
+    app_env: Settings,
+) -> None:
+    """Like for like: the oracle's delta is the model's expected accuracy on the oracle's battles
+    and its excess error, both as logged on the Production run; the chart draws that line too."""
+    import base64
+    import json
+
+    import mlflow
+    import numpy as np
+
+    table = MLflowTracker(settings=app_env).compare_models(app_env.model_name)
+    production = table.set_index("version").loc[1]
+    client = mlflow.MlflowClient(tracking_uri=app_env.tracking_uri)
+    logged = client.get_run(production["run_id"]).data.metrics
+    assert production["expected_accuracy"] == pytest.approx(logged["expected_accuracy"])
+    assert logged["expected_accuracy"] <= logged["oracle_accuracy"]
+
+    app = open_page("home")
+    oracle = next(m for m in app.metric if m.label == "Oracle accuracy")
+    expected = f"model {logged['expected_accuracy']:.4f} ({-logged['excess_error']:+.4f})"
+    assert oracle.delta == expected
+    chart = next(e for e in app.get("plotly_chart") if "home_accuracy_chart" in str(e.proto.id))
+    traces = {trace["name"]: trace for trace in json.loads(chart.proto.spec)["data"]}
+    line = traces["Expected accuracy (the oracle's battles)"]["y"]
+    if isinstance(line, dict):  # plotly's typed-array JSON: base64 bytes and a dtype
+        line = np.frombuffer(base64.b64decode(line["bdata"]), dtype=line["dtype"])
+    assert line[0] == pytest.approx(logged["expected_accuracy"])  # v1 first
+
+
 def test_mlflow_ui_link_says_how_to_start_it_when_nothing_answers(
     app_env: Settings, monkeypatch: pytest.MonkeyPatch, free_port: int
 ) -> None:

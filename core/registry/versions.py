@@ -29,6 +29,8 @@ METRIC_COLUMNS = {
     "f1_score": "test_f1",
     "roc_auc": "test_roc_auc",
     "oracle_accuracy": "oracle_accuracy",
+    # The model's own expected accuracy on the battles the oracle was measured on (like for like).
+    "expected_accuracy": "expected_accuracy",
     "precision": "test_precision",
     "recall": "test_recall",
     "train_accuracy": "train_accuracy",
