@@ -32,7 +32,7 @@ def _print_frame(frame: pd.DataFrame) -> None:
         print("(none)")
         return
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(frame.to_string(index=False))
+        print(frame.to_string(index=False, na_rep="—"))  # not measured: a dash
 
 
 def _expected(text: str | None):

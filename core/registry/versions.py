@@ -210,12 +210,14 @@ def compare_table(store: Store, model_name: str) -> pd.DataFrame:
     if not frame.empty:
         frame = frame.sort_values("version", ascending=False, ignore_index=True)
         frame["version"] = frame["version"].astype(int)
+    for column in METRIC_COLUMNS:  # a metric no version logged is NaN too, not None
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     return frame
 
 
 def key_parameters(params: dict[str, str]) -> str:
     """'150 trees · depth 6 · lr 0.1' from a run's params ('' when it logged none)."""
-    shown = [f"{name} {params[key]}" if name == "lr" else f"{params[key]} {name}"
+    shown = [f"{params[key]} {name}" if name == "trees" else f"{name} {params[key]}"
              for key, name in KEY_PARAMETERS.items() if params.get(key) not in (None, "None")]  # fmt: skip
     return " · ".join(shown)
 
