@@ -23,12 +23,14 @@ from core import artifacts, registry
 from core.artifacts import UntrustedModelError
 from core.config import PROJECT_ROOT, Settings
 from core.registry import (
+    METRIC_COLUMNS,
     MLflowTracker,
     NoModelError,
     PromotionConflict,
     RegistryError,
     load_model_from_registry,
 )
+from core.registry.versions import key_parameters
 
 COLUMNS = [f"feature_{i}" for i in range(5)]
 
@@ -136,6 +138,9 @@ def test_full_workflow(tracker, model_name, tmp_path, store):
     assert set(frame["model_type"]) == {"xgboost"}
     for column in ("roc_auc", "oracle_accuracy", "created_at", "description", "run_id"):
         assert column in frame.columns
+    # Metrics are floats; one that no version logged is NaN, not None in an object column.
+    assert all(frame[column].dtype == float for column in METRIC_COLUMNS)
+    assert frame["oracle_accuracy"].isna().all()
 
     tracker.promote_to_production(model_name, "2", reason="better accuracy", user="ben")
     frame = tracker.compare_models(model_name)
@@ -684,3 +689,11 @@ def test_run_logger_ends_the_run_by_how_the_block_ended(store, model_name, raise
                 raise raised
     client = MLflowTracker(settings=settings).client
     assert client.get_run(run_id).info.status == status
+
+
+def test_key_parameters_read_as_documented() -> None:
+    """'150 trees · depth 4 · lr 0.1': trees first by count, the others by name."""
+    params = {"n_estimators": "150", "max_depth": "4", "learning_rate": "0.1"}
+    assert key_parameters(params) == "150 trees · depth 4 · lr 0.1"
+    assert key_parameters({"n_estimators": "10", "max_depth": "None"}) == "10 trees"
+    assert key_parameters({}) == ""
