@@ -1,9 +1,11 @@
 """core.evaluate: hand-worked statistics, the paired oracle gap, calibration, champion/challenger."""
 
+import json
 import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.dataset import generate_dataset, split_by_matchup
 from core.evaluate import (
@@ -17,8 +19,10 @@ from core.evaluate import (
     paired_oracle_gap,
 )
 from core.evaluate.compare import compare_models, fresh_battles, verdict_of
+from core.evaluate.figure import BLUE, CONFUSION_AREA, ORANGE, PANEL, SIZE
 from core.evaluate.matchups import held_out_pairs, pair_truth, served_probability
 from core.evaluate.metrics import FeatureRows
+from core.evaluate.report import write_report
 from core.train.pipeline import make_estimator
 
 # Deliberately weak: two stumps, each seeing 5% of the columns. (Two plain stumps are not weak
@@ -202,3 +206,53 @@ def test_report_importance_of_a_random_forest(small_world):
     shares = [row["gain"] for row in evaluation.report["importance"]]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1 + 1e-9
     assert evaluation.matchups.pairs == 40
+
+
+# --- the evaluation figure (evaluation.png, what the MLflow UI shows) -------------------------
+
+
+def _panel_pixels(image, column: int, row: int, color) -> int:
+    width, height = PANEL
+    crop = image.crop((column * width, row * height, (column + 1) * width, (row + 1) * height))
+    return sum(count for count, rgb in crop.getcolors(width * height) if rgb == color)
+
+
+def test_the_evaluation_figure_draws_the_report_of_a_real_evaluation(small_world, tmp_path):
+    data, split, features, strong, _ = small_world
+    report = evaluate_model(strong, data, split["test"], features=features, oracle_sample=200,
+                            oracle_replays=20, matchup_pairs=0, seed=3).report  # fmt: skip
+    paths = write_report(report, tmp_path / "evaluation")
+    assert [path.name for path in paths] == ["evaluation.json", "evaluation.png"]
+    assert json.loads(paths[0].read_text())["confusion"] == report["confusion"]
+    with Image.open(paths[1]) as png:
+        assert png.format == "PNG" and png.size == SIZE
+        image = png.convert("RGB")
+    assert _panel_pixels(image, 0, 0, BLUE) > 50  # observed win rate per bin
+    assert _panel_pixels(image, 0, 0, ORANGE) > 50  # true p of the oracle's sample
+    assert _panel_pixels(image, 1, 0, BLUE) > 200  # the ROC curve
+    assert _panel_pixels(image, 1, 1, BLUE) > 1000  # importance bars
+    # Each confusion cell is shaded by its count: a larger count is never lighter.
+    left, top, side = CONFUSION_AREA
+    shade = {}
+    for (i, j), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
+        corner = (int(left + side / 2 * j + 8), int(top + side / 2 * i + 8))  # off the text
+        shade[key] = sum(image.getpixel(corner))
+    by_count = sorted(shade, key=lambda key: report["confusion"][key])
+    assert [shade[key] for key in by_count] == sorted(shade.values(), reverse=True)
+    assert shade[by_count[0]] > shade[by_count[-1]]
+
+
+def test_the_evaluation_figure_of_a_one_class_report_has_empty_panels(tmp_path):
+    empty = [None] * 10
+    report = {
+        "reliability": {"predicted": empty, "observed": empty, "true_p": empty, "count": [0] * 10},
+        "roc": {"fpr": [], "tpr": [], "auc": None},
+        "confusion": {"tn": 0, "fp": 0, "fn": 0, "tp": 0},
+        "importance": [],
+    }
+    (_, png_path) = write_report(report, tmp_path)
+    with Image.open(png_path) as png:
+        image = png.convert("RGB")
+    assert image.size == SIZE
+    for column, row in ((0, 0), (1, 0), (1, 1)):
+        assert _panel_pixels(image, column, row, BLUE) == 0

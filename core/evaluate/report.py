@@ -130,40 +130,11 @@ def write_report(report: dict, folder: Path) -> list[Path]:
     json_path = folder / REPORT_FILE
     json_path.write_text(json.dumps(report, indent=1, allow_nan=False, default=_plain))
     png_path = folder / FIGURE_FILE
-    _draw(report, png_path)
+    from core.evaluate.figure import draw_report_figure  # Pillow: only when a figure is drawn
+
+    draw_report_figure(report, png_path)
     return [json_path, png_path]
 
 
 def _plain(value):
     return None if value is None else float(value)
-
-
-def _draw(report: dict, path: Path) -> None:
-    """A 2×2 PNG (reliability, ROC, confusion, top importance) for the MLflow UI."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(2, 2, figsize=(10, 8))
-    rel = report["reliability"]
-    axes[0, 0].plot([0, 1], [0, 1], color="grey", lw=0.8)
-    for key, label in (("observed", "observed"), ("true_p", "true p")):
-        pts = [(x, y) for x, y in zip(rel["predicted"], rel[key], strict=True) if y is not None]
-        if pts:
-            axes[0, 0].plot(*zip(*pts, strict=True), marker="o", label=label)
-    axes[0, 0].set(title="Reliability", xlabel="predicted P(A wins)", ylabel="rate")
-    axes[0, 0].legend()
-    axes[0, 1].plot(report["roc"]["fpr"], report["roc"]["tpr"])
-    axes[0, 1].set(title=f"ROC (AUC {report['roc']['auc'] or 0:.4f})", xlabel="FPR", ylabel="TPR")
-    cells = report["confusion"]
-    axes[1, 0].imshow([[cells["tn"], cells["fp"]], [cells["fn"], cells["tp"]]], cmap="Blues")
-    for (i, j), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
-        axes[1, 0].text(j, i, f"{key}\n{cells[key]:,}", ha="center", va="center")
-    axes[1, 0].set(title="Confusion at ½", xticks=[], yticks=[])
-    top = report["importance"][:10][::-1]
-    axes[1, 1].barh([row["feature"] for row in top], [row["gain"] for row in top])
-    axes[1, 1].set(title="Importance (gain share)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    pyplot.close(figure)
