@@ -180,7 +180,7 @@ class RegistrySource:
         )
 
     def fetch(self, current: ServedModel | None) -> ServedModel:
-        """Resolve the alias (cheap) and load that version unless cached; bounded in time.
+        """Resolve the alias (cheap) and load that version unless cached; store calls bounded in time.
 
         Raises:
             NoModelError: nobody holds the stage (or the embedded store does not exist).
@@ -188,6 +188,9 @@ class RegistrySource:
             RegistryUnavailable, RegistryError: the registry failed or overran its deadline.
         """
         self._check_reachable()
+        # mlflow's import (seconds on a busy machine) stays outside the deadline: the deadline
+        # is for a store that hangs, and a replica's first resolve must not fall back for it.
+        registry.import_client()
         started = time.monotonic()
         deadline = self._deadline()
         info = self.runner.run(self._resolve, deadline, "resolve the model alias")

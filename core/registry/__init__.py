@@ -54,6 +54,7 @@ from core.registry.store import (
     SERVER_CHECK_TIMEOUT_SECONDS,
     SQLITE_PROBE_SECONDS,
     ensure_store,
+    import_client,
     probe_server,
 )
 from core.registry.tracker import MLflowTracker
@@ -95,6 +96,7 @@ __all__ = [
     "VersionInfo",
     "download_model_version",
     "ensure_store",
+    "import_client",
     "load_model_from_registry",
     "load_model_version",
     "main",

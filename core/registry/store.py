@@ -89,6 +89,17 @@ class Store:
         return cls(settings, client(settings), experiment_id, **timing)
 
 
+def import_client() -> None:
+    """Import the MLflow client code (the first call in a process: ~2 CPU s; later: nothing).
+
+    Serving calls this before its deadline on registry calls starts: the import is local work
+    that cannot hang, and on a busy machine it alone can outlast a deadline meant for a store
+    that does not answer.
+    """
+    import mlflow.artifacts  # noqa: F401 - download_source's module
+    from mlflow import MlflowClient  # noqa: F401
+
+
 def client(settings: Settings):
     """A MlflowClient on the settings' tracking and registry URI."""
     from mlflow import MlflowClient

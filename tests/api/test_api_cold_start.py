@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from core.predict.policy import STARTING_DETAIL
 from core.registry import MLflowTracker
 from tests.api.harness import (
     MODEL_NAME,
@@ -52,6 +53,32 @@ def test_first_answer_is_local_without_mlflow_or_sklearn_imported(
         assert "mlflow" not in report["imported"] and "pandas" not in report["imported"]
     # With the registry on, mlflow's import (and pandas with it) has started in the background
     # by then; the local answer does not wait for it.
+
+
+def test_a_replica_following_a_server_loads_from_it_on_its_first_try(
+    mlflow_server, settings_factory, tmp_path
+):
+    """Team mode: a fresh replica's first resolve is not cut short by mlflow's own import.
+
+    The deadline on registry calls is 2 x the registry timeout (1.0 s here); importing mlflow
+    alone takes longer than that (~2 CPU s), so it must run before the clock starts, or every
+    new replica falls back to local and skips the registry for the breaker's cool-down.
+    """
+    settings = settings_factory(tracking_uri=mlflow_server.url, registry_timeout_seconds=0.5)
+    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
+    version = register_tiny_model(settings, tmp_path, seed=4)
+    MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+
+    with running_api(settings) as api:
+        wait_ready(api, timeout=60)
+
+        def first_attempt_done() -> dict | None:
+            model = api.get("/model").json()
+            return None if model["fallback_reason"] == STARTING_DETAIL else model
+
+        model = wait_for(first_attempt_done, 60, "the registry's first load ends")
+        assert model["fallback_reason"] is None, model["fallback_reason"]
+        assert (model["source"], model["model_version"]) == ("registry", str(version))
 
 
 def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
