@@ -6,9 +6,10 @@ Production and the local fallback, v2 is registered only), before any clock star
 - `in_process`: the API's own answer path (`PredictionService.predict`, no HTTP, no explanation)
   against the booster's `inplace_predict` on the same one-row array, interleaved (p50/p95, ratio);
 - `cold_start`: a fresh `python -m api` process, from spawn to its first 200 answer of
-  POST /predict, serving the local fallback (registry off), and with the registry on (embedded
-  store): its first answer (the local fallback while the registry loads) and its first registry
-  answer; wall seconds, and the CPU seconds the process used until then (`*_cpu_s`: its cost on
+  POST /predict, serving the local fallback (registry off), and with the registry on: its first
+  answer (the local fallback while the registry loads) and its first registry answer, with the
+  embedded store (`registry*`) and, as a team's replicas run, with the registry behind a real
+  `mlflow server` on 127.0.0.1 (`server*`: v1 logged and promoted through it); wall seconds, and the CPU seconds the process used until then (`*_cpu_s`: its cost on
   an idle core, robust to other work on the machine). `--baseline-tree DIR` times a second
   checkout the same way, interleaved; `--cold-only` skips the other figures (`--in-process-only`
   keeps only the in-process ones);
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -220,9 +223,45 @@ COLD_MODES = (
 )
 
 
-def cold_start(settings: Settings, repeats: int, trees: dict[str, Path] | None = None) -> dict:
+def _cold_modes(server_url: str | None) -> tuple:
+    """COLD_MODES, plus team mode (the registry behind `mlflow server`) when a server runs."""
+    if server_url is None:
+        return COLD_MODES
+    team = [("server_first_answer", None), ("server", "registry")]
+    return (*COLD_MODES, ("server", {"MLFLOW_TRACKING_URI": server_url}, team))
+
+
+@contextlib.contextmanager
+def registry_server(settings: Settings, workdir: Path) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (its own SQLite store, served artifacts) whose
+    Production is the local fallback's model, logged and registered through the server: the
+    registry a team's API replicas follow. Yields its URL; the server is stopped at the end."""
+    from core import artifacts
+    from core.registry import MLflowTracker
+    from tests.servers import running_mlflow_server
+
+    backend = f"sqlite:///{workdir / 'server.db'}"
+    with running_mlflow_server(backend, workdir / "server-artifacts") as server:
+        remote = replace(settings, tracking_uri=server.url, models_dir=workdir / "unused")
+        tracker = MLflowTracker(settings=remote)
+        folder = Path(settings.models_dir)
+        tracker.start_run("bench_api_team_mode")
+        tracker.log_model_dir(folder, artifacts.sha256_file(folder / artifacts.MANIFEST_FILE))
+        version = tracker.register_model(remote.model_name, "bench_api_team_mode")
+        tracker.end_run()
+        tracker.promote_to_production(remote.model_name, version)
+        yield server.url
+
+
+def cold_start(
+    settings: Settings,
+    repeats: int,
+    trees: dict[str, Path] | None = None,
+    server_url: str | None = None,
+) -> dict:
     """Spawn to first answer, wall and CPU seconds, for each tree (this one by default; a
-    baseline tree interleaved with it, so both see the same machine load)."""
+    baseline tree interleaved with it, so both see the same machine load), with the embedded
+    store and, given `server_url`, with the registry behind that server."""
     trees = trees or {"this": PROJECT_ROOT}
     for tree in trees.values():
         # Up-to-date bytecode in every tree, as an installed image has (the Dockerfile compiles
@@ -233,7 +272,7 @@ def cold_start(settings: Settings, repeats: int, trees: dict[str, Path] | None =
     result: dict[str, list[float]] = {}
     for _ in range(repeats):
         for label, tree in trees.items():
-            for _mode, extra, figures in COLD_MODES:
+            for _mode, extra, figures in _cold_modes(server_url):
                 started = time.perf_counter()
                 port, process = _start_api(settings, tree, **extra)
                 try:
@@ -334,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.cold_only:
             result["in_process"] = in_process(settings, 2000)
         if not args.in_process_only:
-            result["cold_start"] = cold_start(settings, args.repeats, trees)
+            with registry_server(settings, root) as server_url:
+                result["cold_start"] = cold_start(settings, args.repeats, trees, server_url)
         if not (args.cold_only or args.in_process_only):
             result["load"] = load_and_promotion(settings, args.requests)
         result.update(cpu_count=os.cpu_count(), load_average_1min=round(os.getloadavg()[0], 2))
