@@ -144,12 +144,17 @@ class Worker:
                 os.killpg(self.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close stdin (the worker exits), wait, then SIGKILL if it is still there."""
+    def close_stdin(self) -> None:
+        """Tell the worker to exit (EOF on its stdin) without waiting for it."""
         if self.popen.poll() is None:
             with contextlib.suppress(BrokenPipeError, OSError):
                 assert self.popen.stdin is not None
                 self.popen.stdin.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close stdin (the worker exits), wait, then SIGKILL if it is still there."""
+        if self.popen.poll() is None:
+            self.close_stdin()
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -170,6 +175,8 @@ def workers(
             worker.wait_ready()
         yield started
     finally:
+        for worker in started:  # all told first, so they exit side by side
+            worker.close_stdin()
         for worker in started:
             worker.stop()
 
