@@ -11,7 +11,8 @@ from core.train import MODEL_TYPES, TrainConfig, TrainingError, field_limits, gr
 REFRESH_SECONDS = 1.0
 MODEL_NAMES = {"xgboost": "XGBoost", "random_forest": "Random forest"}
 POLICY_NAMES = {
-    "beats_production": "promote if it beats Production on the same fresh battles (and the threshold)",
+    "beats_production": "promote if it scores higher than Production on the same fresh battles and "
+    "is not significantly worse (McNemar), and reaches the threshold",
     "threshold": "promote if test accuracy reaches the threshold (the seed's rule)",
     "manual": "register only",
 }

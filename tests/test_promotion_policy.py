@@ -65,6 +65,8 @@ def test_each_policy_decides_as_the_issue_says(store):
     assert manual.message == "Model registered but not promoted (promotion policy: manual)"
     assert seed_rule.message == "Model promoted to Production"  # the seed's words
     assert better.evidence.verdict == "better" and better.against == 5
+    # "promoted" says how strong the evidence was: not a "beat" when it is a coin flip.
+    assert better.message == "Model promoted to Production: significantly better than v5"
     assert Registry(settings).current_version(settings.model_name) == 6
     lines = result_lines(results[1])
     assert "⚠️ " + weak.message in lines

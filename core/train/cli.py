@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,15 +67,49 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+MAX_LABEL_CHARS = 100  # as the Train page's "Version label" box (TrainConfig.version_label)
+# A label names the version and its run ("train_xgboost_<label>_<time>"): words, not a path.
+LABEL_PATTERN = re.compile(r"[\w .,:;+#()\[\]'=@-]*")
+
+
+def parse_version_label(text: str) -> str:
+    """A --version label, stripped: at most 100 characters of letters, digits, spaces and
+    . , : ; + # ( ) [ ] ' = @ - _ (no path separators, no control characters).
+
+    Raises argparse.ArgumentTypeError (one `error:` line at parse time, before any work).
+    """
+    label = text.strip()
+    if len(label) > MAX_LABEL_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"the label is {len(label)} characters long: keep it to {MAX_LABEL_CHARS}."
+        )
+    if not LABEL_PATTERN.fullmatch(label):
+        bad = sorted({char for char in label if not LABEL_PATTERN.fullmatch(char)})
+        shown = " ".join(repr(char) for char in bad[:5])
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} has {shown} in it: a label is letters, digits, spaces and "
+            ". , : ; + # ( ) [ ] ' = @ - _ (e.g. --version v2 or --version 'tuned depth 6')."
+        )
+    return label
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other error here."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of the seed guide (train_model.py and run_machine_learning.py flags)."""
-    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
+    parser = _Parser(prog="python -m core.train", description=__doc__)
     parser.add_argument("--model", choices=[*MODEL_TYPES, "compare"], default="xgboost")
     parser.add_argument("--mode", choices=["all", "dataset", "train", "evaluate"], default="all")
     parser.add_argument("--use-gridsearch", action="store_true")
     parser.add_argument("--grid-type", choices=["fast", "full"], default=None,
                         help="with --use-gridsearch: fast (default) or full")  # fmt: skip
-    parser.add_argument("--version", default="", help="a label for this model version (v2, ...)")
+    parser.add_argument("--version", default="", type=parse_version_label,
+                        help="a label for this model version (v2, ...): up to 100 characters")  # fmt: skip
     parser.add_argument("--no-mlflow", action="store_true", help="train and export locally only")
     parser.add_argument("--n-battles", type=int, default=DEFAULT_BATTLES)
     parser.add_argument("--seed", type=int, default=42)
@@ -85,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument(
         "--promotion-policy", choices=PROMOTION_POLICIES, default=None,
-        help="threshold (seed rule), beats_production (also beat Production), manual "
+        help="threshold (seed rule), beats_production (also a higher accuracy than Production on "
+        "the same fresh battles, not significantly worse), manual "
         "(register only); default: PREDICTIONDEX_PROMOTION_POLICY",
     )  # fmt: skip
     parser.add_argument("--data", type=Path, help="parquet dataset to read (train) or write")
@@ -173,12 +209,12 @@ def _compare(
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings, echo: Callable[[str], None]) -> int:
-    """--mode evaluate: the serving stage's model on fresh battles, through evaluate_model."""
-    import numpy as np
-
+    """--mode evaluate: the serving stage's model on fresh battles, drawn as core.evaluate draws
+    them (a seed no training uses, matchups held out from the version's training)."""
     from core.evaluate import evaluate_model
     from core.evaluate.compare import MAX_EVALUATION_BATTLES, MIN_EVALUATION_BATTLES
-    from core.registry import load_model_from_registry
+    from core.evaluate.stored import evaluation_battles, load_bundle
+    from core.registry import Registry, resolve_version
 
     if not MIN_EVALUATION_BATTLES <= args.n_battles <= MAX_EVALUATION_BATTLES:
         raise TrainingError(
@@ -187,12 +223,14 @@ def _evaluate(args: argparse.Namespace, settings: Settings, echo: Callable[[str]
             "fewer battles give metrics too noisy to read."
         )
     level = parse_level(args.level)
-    bundle, info = load_model_from_registry(
-        settings.model_name, settings.model_stage, settings=settings
-    )
-    data = generate_dataset(args.n_battles, args.seed, args.scenario, level, args.roster)
-    evaluation = evaluate_model(bundle, data, np.arange(len(data)))
-    echo(f"{settings.model_stage} version {info.version} on {len(data):,} fresh battles:")
+    registry = Registry(settings)
+    info = resolve_version(settings.model_name, stage=settings.model_stage, settings=settings)
+    fresh = evaluation_battles(registry, info, args.n_battles, args.seed,
+                               scenario=args.scenario, level=level)  # fmt: skip
+    bundle = load_bundle(registry, info)
+    evaluation = evaluate_model(bundle, fresh.data, fresh.rows, features=fresh.features)
+    echo(f"{settings.model_stage} version {info.version} on {fresh.describe(info.version)}, "
+         f"{args.scenario} scenarios, level {args.level}:")  # fmt: skip
     for name, value in evaluation.test.as_dict().items():
         echo(f"  {name}: {value:.4f}")
     return 0

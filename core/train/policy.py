@@ -61,7 +61,12 @@ class Promotion:
     def message(self) -> str:
         """One sentence: the seed guide's words for the threshold rule, the evidence otherwise."""
         if self.outcome == "promoted":
-            return "Model promoted to Production"
+            if self.evidence is None:  # the threshold rule, or nobody held Production
+                return "Model promoted to Production"
+            if self.evidence.verdict == "better":
+                return f"Model promoted to Production: significantly better than v{self.against}"
+            return (f"Model promoted to Production: a higher estimate than v{self.against}, "
+                    "not a significant difference")  # fmt: skip
         if self.outcome == "below_threshold":
             return f"Model registered but not promoted (accuracy < {self.threshold:g})"
         if self.outcome == "not_better":
