@@ -41,7 +41,7 @@ def metric_across_versions(
                 x=frame["version"],
                 y=frame["oracle_accuracy"],
                 mode="lines",
-                name="Oracle (best achievable)",
+                name="Oracle (best expected accuracy)",
                 line={"color": "#9E9E9E", "dash": "dot"},
                 hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
             )

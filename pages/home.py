@@ -11,7 +11,8 @@ st.markdown(
     "Train models that predict who wins a one-on-one Pokémon battle, compare their versions in "
     "the MLflow Model Registry, promote or roll back the Production model with one click, and "
     "ask it about any matchup. Every model is measured against the **oracle**: the best accuracy "
-    "any model can reach on random battles."
+    "any model can expect on random battles (a model's test accuracy can land above it by chance; "
+    "its expected accuracy on the same battles cannot)."
 )
 
 with guard.errors_shown("read the registry"):
@@ -46,7 +47,7 @@ with guard.errors_shown("read the registry"):
                 versions.oracle_delta(row),
                 delta_color="off",
                 delta_arrow="off",
-                help="The best accuracy any model can reach on these random battles (measured "
+                help="The best accuracy any model can expect on these random battles (estimated "
                 "by re-simulating test battles). Below it: the model's expected accuracy on the "
                 "same battles and its excess error (never below 0), what is left to win.",
             )

@@ -91,7 +91,7 @@ with st.form("train_form"):
         index=PROMOTION_POLICIES.index(settings.promotion_policy), key="train_promotion_policy",
     )  # fmt: skip
     label = right.text_input("Version label (optional)", max_chars=100, key="train_label")
-    with st.expander("Oracle measurement (the best achievable accuracy)"):
+    with st.expander("Oracle measurement (the best expected accuracy)"):
         oracle_sample = limited_input("oracle_sample", "train_oracle_sample")
         oracle_replays = limited_input("oracle_replays", "train_oracle_replays")
     busy = job is not None and not job.finished
