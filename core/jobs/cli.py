@@ -24,15 +24,30 @@ from core.jobs.queue import TRAINING_QUEUE, TrainingJob
 EXIT_CANCELLED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other error here."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _label(text: str) -> str:
+    """--version: core.train's label rule, checked at parse time (before any work)."""
+    from core.train.cli import parse_version_label
+
+    return parse_version_label(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The flags shared by `train` and `estimate` (a subset of `python -m core.train`'s)."""
-    parser = argparse.ArgumentParser(prog="python -m core.jobs", description=__doc__)
+    parser = _Parser(prog="python -m core.jobs", description=__doc__)
     parser.add_argument("command", choices=["train", "estimate", "calibrate"])
     parser.add_argument("--model", choices=["xgboost", "random_forest"], default="xgboost")
     parser.add_argument("--n-battles", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--version", default="", help="a label for this model version")
+    parser.add_argument("--version", default="", type=_label,
+                        help="a label for this model version: up to 100 characters")  # fmt: skip
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--use-gridsearch", action="store_true")
     parser.add_argument("--grid-type", choices=["fast", "full"], default=None,

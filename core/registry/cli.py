@@ -44,8 +44,15 @@ def _expected(text: str | None):
     return parse_version(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (exit 2), like every other error here."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.registry")
+    parser = _Parser(prog="python -m core.registry")
     parser.add_argument(
         "command", choices=["list", "compare", "promote", "rollback", "audit", "doctor"]
     )

@@ -81,14 +81,14 @@ def parse_version_label(text: str) -> str:
     label = text.strip()
     if len(label) > MAX_LABEL_CHARS:
         raise argparse.ArgumentTypeError(
-            f"the label is {len(label)} characters long: keep it to {MAX_LABEL_CHARS}."
+            f"the label is {len(label)} characters long: keep it to {MAX_LABEL_CHARS} characters"
         )
     if not LABEL_PATTERN.fullmatch(label):
         bad = sorted({char for char in label if not LABEL_PATTERN.fullmatch(char)})
         shown = " ".join(repr(char) for char in bad[:5])
         raise argparse.ArgumentTypeError(
             f"{text[:40]!r} has {shown} in it: a label is letters, digits, spaces and "
-            ". , : ; + # ( ) [ ] ' = @ - _ (e.g. --version v2 or --version 'tuned depth 6')."
+            ". , : ; + # ( ) [ ] ' = @ - _ (e.g. --version v2 or --version 'tuned depth 6')"
         )
     return label
 
@@ -230,7 +230,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings, echo: Callable[[str]
     bundle = load_bundle(registry, info)
     evaluation = evaluate_model(bundle, fresh.data, fresh.rows, features=fresh.features)
     echo(f"{settings.model_stage} version {info.version} on {fresh.describe(info.version)}, "
-         f"{args.scenario} scenarios, level {args.level}:")  # fmt: skip
+         f"scenario {args.scenario}, level {args.level}:")  # fmt: skip
     for name, value in evaluation.test.as_dict().items():
         echo(f"  {name}: {value:.4f}")
     return 0
