@@ -256,3 +256,24 @@ def test_the_evaluation_figure_of_a_one_class_report_has_empty_panels(tmp_path):
     assert image.size == SIZE
     for column, row in ((0, 0), (1, 0), (1, 1)):
         assert _panel_pixels(image, column, row, BLUE) == 0
+
+
+# --- fresh battles never rebuild a training dataset (trial finding 1) ----------------------
+
+
+def test_fresh_battles_never_rebuild_a_training_dataset():
+    from core.dataset import DatasetError
+    from core.evaluate.compare import fresh_seed
+    from core.train import MAX_SEED, data_hash
+
+    # The user's case in small: the same seed and count as a training run gave its very battles.
+    fresh = fresh_battles(3000, seed=42)
+    assert data_hash(fresh.data) != data_hash(generate_dataset(3000, 42))
+    assert fresh.seed == 42 and fresh.data.seed == fresh_seed(42)
+    # Above every seed a training accepts, for every seed an evaluation accepts.
+    assert fresh_seed(0) > MAX_SEED and fresh_seed(MAX_SEED) > MAX_SEED
+    assert len({fresh_seed(s) for s in (0, 1, MAX_SEED)}) == 3
+    for bad in (-1, MAX_SEED + 1):
+        with pytest.raises(DatasetError, match="--seed"):
+            fresh_seed(bad)
+    assert "seed 42, simulated apart from every training dataset" in fresh.describe(3)

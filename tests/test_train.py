@@ -466,3 +466,36 @@ def test_dataset_mode_makes_the_folder_and_writes_a_readable_file(tmp_path, sett
                                   "--n-battles", "1000"], settings_factory())  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--data" in done.stderr and "--out" not in done.stderr
+
+
+# --- trial finding 1: --mode evaluate draws battles that are really fresh ----------------------
+
+
+def test_evaluate_mode_scores_fresh_battles_held_out_from_the_production_training(
+    settings_factory,
+):
+    """The user's case in small: --mode evaluate with training's own seed and battle count
+    rebuilt the training dataset and called it fresh. It now draws core.evaluate's battles."""
+    from core.evaluate import evaluate_model
+    from core.evaluate.compare import fresh_battles, fresh_seed
+    from core.train import data_hash
+
+    settings = settings_factory()
+    result = train_model(TrainConfig(**{**SMALL, "n_battles": 12_000}), settings)
+    run = mlflow.MlflowClient(settings.tracking_uri).get_run(result.run_id)
+    done = run_cli("core.train", ["--mode", "evaluate", "--n-battles", "12000", "--seed", "3"],
+                   settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # The same battles core.evaluate scores: a seed no training uses, v1's held-out matchups.
+    split = ((3, float(run.data.params["data_test_fraction"])),)
+    fresh = fresh_battles(12_000, 3, splits=split)
+    assert fresh.data.seed == fresh_seed(3) and fresh.heldout and fresh.rows.size < 12_000
+    assert data_hash(fresh.data) != run.data.tags["data_hash"]
+    head, *lines = done.stdout.strip().splitlines()
+    assert head == (f"Production version 1 on {fresh.rows.size:,} fresh battles (seed 3, simulated "
+                    "apart from every training dataset; matchups held out from v1's training), "
+                    "scenario all, level 50:")  # fmt: skip
+    bundle, _ = load_model_from_registry(settings.model_name, settings=settings)
+    accuracy = evaluate_model(bundle, fresh.data, fresh.rows, matchup_pairs=0,
+                              with_report=False).test.accuracy  # fmt: skip
+    assert f"  accuracy: {accuracy:.4f}" in lines

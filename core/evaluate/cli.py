@@ -114,6 +114,12 @@ def _battles_note(fresh, version: int) -> str:
             "have been in its training.")  # fmt: skip
 
 
+FRESH_NOTE = (
+    "Fresh battles are simulated from a seed no training accepts (2**32 x {salt} + --seed; "
+    "training seeds are 0..2**32 - 1), so no --seed or --n-battles rebuilds a training dataset."
+)
+
+
 def evaluate_and_compare(args: argparse.Namespace, settings: Settings) -> dict:
     """The JSON object: the version's evaluation and, unless skipped, its comparison."""
     from core.evaluate.stored import (
@@ -133,7 +139,10 @@ def evaluate_and_compare(args: argparse.Namespace, settings: Settings) -> dict:
                                            n_battles=args.n_battles, seed=args.seed,
                                            replays=args.replays)  # fmt: skip
     fresh = evaluation_battles(registry, candidate, args.n_battles, args.seed)
-    notes = [_battles_note(fresh, version), ORACLE_NOTE.format(sample=ORACLE_SAMPLE)]
+    from core.evaluate.compare import FRESH_SEED_SALT
+
+    notes = [_battles_note(fresh, version), FRESH_NOTE.format(salt=FRESH_SEED_SALT),
+             ORACLE_NOTE.format(sample=ORACLE_SAMPLE)]  # fmt: skip
     out = {**evaluation.metrics(), "version": version, "against": baseline, "seed": args.seed,
            "battles_simulated": len(fresh.data), "battles": int(fresh.rows.size),
            "heldout": fresh.heldout}  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from core.dataset import BattleDataset, DatasetError, generate_dataset
+from core.dataset import BattleDataset, DatasetError, LevelRange, generate_dataset
 from core.evaluate.matchups import held_out_pairs, matchup_calibration, pair_truth
 from core.evaluate.metrics import FeatureRows, classification_metrics, predict_probability
 from core.evaluate.stats import Interval, bootstrap_mean, mcnemar_exact
@@ -27,20 +27,46 @@ MIN_EVALUATION_BATTLES, MAX_EVALUATION_BATTLES = 1_000, 2_000_000
 COMPARE_PAIRS = 300  # unordered held-out pairs for the matchup_mae difference
 COMPARE_REPLAYS = 200
 MIN_HELDOUT_BATTLES = 2_000  # fewer shared held-out battles: use every fresh battle
+# Fresh battles are simulated from fresh_seed(seed): 2**32 * FRESH_SEED_SALT + seed, above every
+# seed a training accepts (0..2**32 - 1, core.train's MAX_SEED), so no seed and battle count
+# given to an evaluation rebuilds a training dataset.
+FRESH_SEED_SALT = 7
+MAX_FRESH_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
 class FreshBattles:
     """Seeded battles no model was trained on, with their features and the rows compared.
 
-    Fields: data, features, rows (indices compared: matchups held out from every training set
-    given, or all), heldout (True when `rows` is that held-out subset).
+    Fields: data (simulated from `fresh_seed(seed)`), features, rows (indices compared: matchups
+    held out from every training set given, or all), heldout (True when `rows` is that held-out
+    subset), seed (the seed asked for, as the user gave it).
     """
 
     data: BattleDataset
     features: FeatureRows
     rows: np.ndarray
     heldout: bool
+    seed: int = 0
+
+    def describe(self, version: int | None = None) -> str:
+        """'183,412 fresh battles (seed 42: ...; matchups held out from v3's training)'."""
+        whose = f"v{version}'s" if version is not None else "the model's"
+        where = (f"matchups held out from {whose} training" if self.heldout
+                 else "its training split unknown: some matchups may have been in its training")  # fmt: skip
+        return (f"{self.rows.size:,} fresh battles (seed {self.seed}, simulated apart from "
+                f"every training dataset; {where})")  # fmt: skip
+
+
+def fresh_seed(seed: int) -> int:
+    """The simulator seed of the fresh battles drawn with `seed` (0..2**32 - 1): it is above
+    every training seed, so fresh battles never rebuild a training dataset.
+
+    Raises DatasetError for a seed outside 0..2**32 - 1.
+    """
+    if not 0 <= int(seed) <= MAX_FRESH_SEED:
+        raise DatasetError(f"Seed {seed} is outside 0..{MAX_FRESH_SEED:,}: choose another --seed.")
+    return 2**32 * FRESH_SEED_SALT + int(seed)
 
 
 @dataclass(frozen=True)
@@ -69,8 +95,10 @@ class Comparison:
 
 
 @functools.lru_cache(maxsize=4)
-def _simulate(n_battles: int, seed: int, roster: str) -> tuple[BattleDataset, FeatureRows]:
-    data = generate_dataset(n_battles, seed, "all", 50, roster)
+def _simulate(
+    n_battles: int, seed: int, roster: str, scenario: str, levels: tuple[int, int]
+) -> tuple[BattleDataset, FeatureRows]:
+    data = generate_dataset(n_battles, fresh_seed(seed), scenario, levels, roster)
     return data, FeatureRows.of(data)
 
 
@@ -79,13 +107,18 @@ def fresh_battles(
     seed: int = DEFAULT_COMPARE_SEED,
     roster: str = "letsgo",
     splits: tuple[tuple[int, float], ...] = (),
+    *,
+    scenario: str = "all",
+    level: LevelRange | int | tuple[int, int] = 50,
 ) -> FreshBattles:
-    """Fresh battles (cached by n, seed and roster), restricted to matchups held out from every
-    training split given as (split seed, test fraction) when at least MIN_HELDOUT_BATTLES remain.
+    """Fresh battles (cached by n, seed, roster, scenario and levels), simulated from
+    `fresh_seed(seed)` and restricted to matchups held out from every training split given as
+    (split seed, test fraction) when at least MIN_HELDOUT_BATTLES remain.
 
-    Raises DatasetError for a bad battle count or roster.
+    Raises DatasetError for a bad battle count, seed, scenario or roster.
     """
-    data, features = _simulate(int(n_battles), int(seed), roster)
+    levels, seed = LevelRange.of(level), int(seed)
+    data, features = _simulate(int(n_battles), seed, roster, scenario, (levels.low, levels.high))
     rows = np.arange(len(data))
     if splits:
         size = len(data.dex.pokemon_ids)
@@ -96,8 +129,8 @@ def fresh_battles(
             draw = np.random.default_rng([int(split_seed), 7919]).random(size * size)
             held &= draw[keys] < float(fraction)
         if held.sum() >= min(MIN_HELDOUT_BATTLES, len(data)):
-            return FreshBattles(data, features, np.flatnonzero(held), True)
-    return FreshBattles(data, features, rows, False)
+            return FreshBattles(data, features, np.flatnonzero(held), True, seed)
+    return FreshBattles(data, features, rows, False, seed)
 
 
 def verdict_of(difference: Interval, p_value: float) -> Verdict:
@@ -145,6 +178,6 @@ def compare_models(candidate, baseline, fresh: FreshBattles, seed: int = 0) -> C
         matchup_mae_difference=mae[0] - mae[1],
         verdict=verdict_of(difference, p_value),
         battles=int(rows.size),
-        seed=int(fresh.data.seed),
+        seed=fresh.seed,
         heldout=fresh.heldout,
     )

@@ -103,14 +103,18 @@ def compare_versions(
     return VersionComparison(new.version, old.version, compare_models(new_model, old_model, fresh))
 
 
-def evaluation_battles(registry, info, n_battles: int, seed: int) -> FreshBattles:
-    """The fresh battles `evaluate_version` scores a version on (cached): `.data` holds every
-    battle simulated, `.rows` those on matchups held out from the version's training (`.heldout`),
-    or all of them when its split is unknown or fewer than MIN_HELDOUT_BATTLES are held out."""
+def evaluation_battles(
+    registry, info, n_battles: int, seed: int, *, scenario: str = "all", level=50
+) -> FreshBattles:
+    """The fresh battles `evaluate_version` (and `core.train --mode evaluate`) scores a version
+    on (cached): `.data` holds every battle simulated from `fresh_seed(seed)`, `.rows` those on
+    matchups held out from the version's training (`.heldout`), or all of them when its split is
+    unknown or fewer than MIN_HELDOUT_BATTLES are held out."""
     model = load_bundle(registry, info)
     split = training_split(registry, info)
     roster = str(model.metadata.get("roster") or "letsgo")
-    return fresh_battles(n_battles, seed, roster, (split,) if split else ())
+    splits = (split,) if split else ()
+    return fresh_battles(n_battles, seed, roster, splits, scenario=scenario, level=level)
 
 
 def evaluate_version(
