@@ -34,6 +34,7 @@ from core.config import PROJECT_ROOT, Settings
 from core.features import FEATURE_COLUMNS
 from core.predict import PredictionModel
 from core.registry import MLflowTracker
+from tests.cli import run_cli
 from tests.servers import running_mlflow_server
 
 MODEL_NAME = "battle_winner_predictor"
@@ -419,6 +420,34 @@ def test_registry_serves_again_after_an_outage(mlflow_server, tmp_path, caplog):
         prediction, seconds = timed_prediction(model)
         assert (prediction.source, prediction.model_version) == ("registry", str(version))
         assert model.fallback_reason is None
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_fresh_cli_loads_from_a_real_server_on_its_first_try(mlflow_server, tmp_path):
+    """Imports are not registry calls: a fresh `python -m core.predict` must not fall back.
+
+    Its first load imports mlflow and xgboost (with scikit-learn): seconds of CPU, more than the
+    deadline on the registry's calls (2 x PREDICTIONDEX_REGISTRY_TIMEOUT, 1.0 s here), so they
+    run before its clock starts.
+    """
+    settings = Settings(
+        tracking_uri=mlflow_server.url,
+        artifacts_dir=tmp_path / "unused",
+        models_dir=tmp_path / "models",
+        registry_timeout_seconds=0.5,
+    )
+    tracker = MLflowTracker(settings=settings)
+    version = register(tracker, tmp_path, seed=1)
+    tracker.promote_to_production(MODEL_NAME, version)
+    install_local(settings, tmp_path, version="0")
+
+    done = run_cli("core.predict", ["--a", "Pikachu", "--b", "Onix"], settings=settings)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["fallback_reason"] is None
+    assert (answer["source"], answer["model_version"]) == ("registry", str(version))
 
 
 @pytest.mark.slow

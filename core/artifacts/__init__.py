@@ -9,7 +9,7 @@ Parts: `files` (the format, writing and verification), `bundle` (loading for pre
 `install` (the local fallback in models_dir).
 """
 
-from core.artifacts.bundle import ModelBundle, load_model_dir
+from core.artifacts.bundle import ModelBundle, import_loader, load_model_dir
 from core.artifacts.files import (
     EXPECTED_FLAVORS,
     IGNORED_FILES,
@@ -47,6 +47,7 @@ __all__ = [
     "ModelBundle",
     "ModelType",
     "UntrustedModelError",
+    "import_loader",
     "install_local_model",
     "load_model_dir",
     "pip_requirements",

@@ -156,6 +156,19 @@ def _forest_contributions(forest: Any, X: np.ndarray) -> np.ndarray:
     return total / len(forest.estimators_)
 
 
+def import_loader(model_type: str | None) -> None:
+    """Import the library load_model_dir uses for `model_type` (xgboost, or skops with
+    scikit-learn): seconds of CPU the first time in a process, nothing later.
+
+    Serving calls this before its deadline on a registry download starts. A missing or unknown
+    type imports nothing (load_model_dir reports the model's real type).
+    """
+    if model_type == "xgboost":
+        _xgb_module()
+    elif model_type == "random_forest":
+        import skops.io  # noqa: F401
+
+
 def load_model_dir(path: Path, expected_manifest_sha256: str | None = None) -> ModelBundle:
     """Verify then load a model directory with XGBoost's or skops' own safe loader."""
     root = Path(path)

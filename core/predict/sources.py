@@ -188,12 +188,13 @@ class RegistrySource:
             RegistryUnavailable, RegistryError: the registry failed or overran its deadline.
         """
         self._check_reachable()
-        # mlflow's import (seconds on a busy machine) stays outside the deadline: the deadline
-        # is for a store that hangs, and a replica's first resolve must not fall back for it.
+        # Imports (seconds of CPU the first time, more on a busy machine) stay outside the
+        # deadline: it is for a store that hangs, and a fresh process must not fall back for them.
         registry.import_client()
         started = time.monotonic()
         deadline = self._deadline()
         info = self.runner.run(self._resolve, deadline, "resolve the model alias")
+        resolved_in = time.monotonic() - started
         key = (info.model_name, int(info.version))
         if current is not None and current.source == "registry":
             if current.model_version == str(info.version):
@@ -204,7 +205,8 @@ class RegistrySource:
         if key in self._refused:
             self.last_refusal = f"{key[0]} v{key[1]} refused: {one_line(self._refused[key], 500)}"
             raise self._refused[key]
-        remaining = max(deadline - (time.monotonic() - started), 0.1)
+        artifacts.import_loader(info.model_type)  # xgboost, or scikit-learn for a forest
+        remaining = max(deadline - resolved_in, 0.1)
         try:
             bundle = self.runner.run(
                 lambda: registry.load_model_version(info, self.settings),
