@@ -233,9 +233,59 @@ def test_row_numbers_are_positions_in_the_file_blank_rows_counted():
     text = HEADER + "Venusaur,Dragonite,,,,\n,,,,,\n\nPikachu,,,,,\n   ,  ,,,,\nOnix,Pikachu,,,,\n"
     rows, errors = read_batch_csv(text.encode())
     assert [r.row for r in rows] == [1, 6]  # file lines 2 and 7
-    assert [e.row for e in errors] == [4]  # "Pikachu," is the file's line 5
+    # Rows of empty cells are rows the user gave: refused with their reason, not dropped. Only
+    # the line with no characters at all (row 3) is not a row.
+    assert [e.row for e in errors] == [2, 4, 5]  # "Pikachu," is the file's line 5
+    assert "Every cell of this row is empty" in errors[0].message and errors[0].hint
     lines = text.splitlines()
-    assert lines[errors[0].row].startswith("Pikachu,") and lines[rows[1].row].startswith("Onix,")
+    assert lines[errors[1].row].startswith("Pikachu,") and lines[rows[1].row].startswith("Onix,")
+
+
+def test_a_row_of_empty_cells_gets_its_line_and_is_counted(model, tmp_path):
+    """From a new user's trial: input row 8 ',,,,,' had no output line ('rows 11 of 12')."""
+    given = ["Venusaur,Dragonite,,,,"] * 7 + [",,,,,"] + ["Pikachu,Onix,50,50,,"] * 4
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_bytes(csv_bytes(*given))
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["rows"], summary["answered"], summary["refused"]) == (12, 11, 1)
+    assert summary["errors"][0]["row"] == 8
+    assert "every cell of this row is empty" in summary["errors"][0]["error"].lower()
+    assert "delete the row" in summary["errors"][0]["error"]
+    written = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [int(line["row"]) for line in written] == list(range(1, 13))  # one line per row
+    assert written[7]["error"] and not written[7]["p_a_wins"]
+
+
+@pytest.mark.parametrize(
+    ("data", "action"),
+    [
+        ("pokemon_a,pokemon_b\nPikachu,Onix\n".encode("utf-16"), "save it as UTF-8"),
+        ("pokemon_a,pokemon_b\nFlabébé,Onix\n".encode("latin-1"), "save it as UTF-8"),
+        (b"name_a,name_b\nPikachu,Onix\n", "the first line must be pokemon_a,pokemon_b[,level_a,"),
+        (b"pokemon_a,pokemon_b,levle_a\nPikachu,Onix,5\n", "the first line must be pokemon_a,"),
+        (b"pokemon_a,pokemon_b,pokemon_a\nPikachu,Onix,Mew\n", "name each column once"),
+        (b"", "first line is the header pokemon_a,pokemon_b[,level_a"),
+        (b"pokemon_a,pokemon_b\n", "add one matchup per line"),
+        (b'pokemon_a,pokemon_b\n"Pikachu,Onix\n', "in double quotes"),
+        (b"pokemon_a,pokemon_b\n" + b"Pikachu,Onix\n" * (MAX_BATCH_ROWS + 1), "split it into"),
+        (b"pokemon_a,pokemon_b\npika\x00chu,onix\n", "export the table as CSV UTF-8"),
+    ],
+    ids=["utf16", "latin1", "header", "typo", "repeat", "empty", "no rows", "quote", "rows", "nul"],
+)
+def test_the_message_alone_says_what_to_do(data, action, model, tmp_path):
+    """The CLI prints the message without the hint: the message must carry the action."""
+    with pytest.raises(BatchFileError) as caught:
+        read_batch_csv(data)
+    assert action in caught.value.message, caught.value.message
+    if data.startswith(b"\xff\xfe"):  # and through the real CLI, on one line
+        source = tmp_path / "in.csv"
+        source.write_bytes(data)
+        done = run_cli("core.predict", ["batch", str(source), "--out", str(tmp_path / "o.csv")],
+                       model.settings)  # fmt: skip
+        assert done.returncode == 2 and done.stderr.count("\n") == 1
+        assert "UTF-16" in done.stderr and "save it as UTF-8" in done.stderr, done.stderr
 
 
 def test_the_cli_refuses_to_overwrite_its_input_and_names_a_missing_folder(model, tmp_path):

@@ -3,10 +3,11 @@
 Input: UTF-8 text, a header naming `pokemon_a,pokemon_b` and optionally `level_a`, `level_b`,
 `moves_a`, `moves_b` (moves separated by `;`, `|` or `,` inside a quoted field), at most
 MAX_BATCH_ROWS data rows and MAX_BATCH_BYTES bytes. A whole-file problem (empty, binary, too big,
-not UTF-8, not a CSV, a wrong header) is one BatchFileError; a problem in one row (a field too
-long, a missing name) is a RowError and the other rows still go on. Output: one line per input row
-in input order, with the answer or the reason, every text cell neutralised against spreadsheet
-formula injection.
+not UTF-8, not a CSV, a wrong header) is one BatchFileError whose message says what to do; a
+problem in one row (a row of empty cells, a field too long, a missing name) is a RowError and the
+other rows still go on. Output: one line per input row in input order (a line with no characters
+at all is not a row), with the answer or the reason, every text cell neutralised against
+spreadsheet formula injection.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ OUTPUT_COLUMNS = [
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _MOVE_SEPARATORS = re.compile(r"[;|,]")
+HEADER_TEXT = "pokemon_a,pokemon_b[,level_a,level_b,moves_a,moves_b]"
 _FORMAT_HINT = (
-    "Upload a UTF-8 CSV whose first line is the header pokemon_a,pokemon_b"
-    "[,level_a,level_b,moves_a,moves_b], one matchup per line."
+    "A valid file: first line pokemon_a,pokemon_b,level_a,level_b then one matchup per line, "
+    "e.g. Pikachu,Onix,50,50 (UTF-8 text)."
 )
 
 
@@ -81,7 +83,8 @@ class CsvBatch:
 
 
 class BatchFileError(PredictionDexError):
-    """A batch file that cannot be read as a whole (the message says what is wrong with it)."""
+    """A batch file that cannot be read as a whole: the message says what is wrong and what to do
+    (the CLI prints the message alone); the hint is an example of a valid file."""
 
     default_hint = _FORMAT_HINT
 
@@ -89,27 +92,34 @@ class BatchFileError(PredictionDexError):
 def _decode(data: bytes) -> str:
     """The file's text, or a BatchFileError for empty, oversized, binary or non-UTF-8 files."""
     if not data.strip():
-        raise BatchFileError("The file is empty.")
+        raise BatchFileError(
+            f"The file is empty: upload a CSV whose first line is the header {HEADER_TEXT}, "
+            "then one matchup per line."
+        )
     if len(data) > MAX_BATCH_BYTES:
         raise BatchFileError(
             f"The file is {len(data) / 1024 / 1024:.1f} MB; at most "
-            f"{MAX_BATCH_BYTES // 1024 // 1024} MB are accepted.",
-            hint=f"Split it into files of at most {MAX_BATCH_ROWS:,} rows and 2 MB.",
+            f"{MAX_BATCH_BYTES // 1024 // 1024} MB are accepted: split it into files of at most "
+            f"{MAX_BATCH_ROWS:,} rows and 2 MB."
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise BatchFileError("The file is UTF-16 text.", hint="Save it as CSV UTF-8 and retry.")
+        raise BatchFileError(
+            "The file is UTF-16 text: save it as UTF-8 ('CSV UTF-8' in Excel's Save As, or UTF-8 "
+            "in your editor's encoding menu) and use that file."
+        )
     nul = data.find(b"\x00")
     if nul >= 0:
         raise BatchFileError(
-            f"The file contains NUL bytes (first at byte {nul:,}): it is binary, not CSV text."
+            f"The file contains NUL bytes (first at byte {nul:,}): it is binary, not CSV text; "
+            "export the table as CSV UTF-8 and use that file."
         )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise BatchFileError(
             f"The file is not UTF-8 text (byte 0x{data[error.start]:02x} at position "
-            f"{error.start:,} cannot be read).",
-            hint="Save it as 'CSV UTF-8' (Excel) or re-encode it to UTF-8, then upload it again.",
+            f"{error.start:,} cannot be read): save it as UTF-8 ('CSV UTF-8' in Excel's Save As, "
+            "or re-encode it to UTF-8) and use that file.",
         ) from None
 
 
@@ -121,15 +131,24 @@ def _header(fields: list[str]) -> dict[str, int]:
     if missing or unknown:
         shown = ", ".join(repr(n[:30]) for n in unknown[:5])
         problem = f"missing {', '.join(missing)}" if missing else f"unknown column(s) {shown}"
-        raise BatchFileError(f"The header is wrong ({problem}).")
+        raise BatchFileError(
+            f"The header is wrong ({problem}): the first line must be {HEADER_TEXT}, in any order."
+        )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise BatchFileError(f"The header repeats {', '.join(duplicated)}.")
+        raise BatchFileError(
+            f"The header repeats {', '.join(duplicated)}: name each column once ({HEADER_TEXT})."
+        )
     return {name: position for position, name in enumerate(names)}
 
 
 def _row_input(number: int, fields: list[str], columns: dict[str, int]) -> MatchupInput:
     """One CSV line as a MatchupInput (empty optional cells take their defaults)."""
+    if not any(field.strip() for field in fields):
+        raise PokedexError(
+            "Every cell of this row is empty.",
+            hint="Fill in pokemon_a and pokemon_b, or delete the row.",
+        )
     if len(fields) > len(columns):
         raise PokedexError(
             f"{len(fields)} fields for {len(columns)} columns.",
@@ -166,9 +185,10 @@ def _moves(text: str) -> list[str] | None:
 def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
     """Parse an uploaded batch: the rows to predict and the rows refused while reading.
 
-    Rows are numbered by their position after the header (1 = the line after it): blank rows
-    (empty, or only commas) are skipped but counted, so a row number points at its line in the
-    file (line = row + 1 when no field spans lines).
+    Rows are numbered by their position after the header (1 = the line after it), so a row number
+    points at its line in the file (line = row + 1 when no field spans lines). A row of empty
+    cells (',,,,,') is refused with its reason like any other bad row; only a line with no
+    characters at all is not a row (skipped, its number kept).
 
     Raises:
         BatchFileError: the file as a whole is unusable (empty, > MAX_BATCH_BYTES, binary, not
@@ -183,13 +203,13 @@ def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
         # number = the row's position after the header, blank rows counted, so it names the
         # file's line (line number + 1) whatever rows around it were blank.
         for number, fields in enumerate(reader, start=1):
-            if not any(field.strip() for field in fields):
+            if not fields:  # a line with no characters: not a row
                 continue
             given += 1
             if given > MAX_BATCH_ROWS:
                 raise BatchFileError(
-                    f"The file has more than {MAX_BATCH_ROWS:,} rows.",
-                    hint=f"Split it into files of at most {MAX_BATCH_ROWS:,} rows.",
+                    f"The file has more than {MAX_BATCH_ROWS:,} rows: split it into files of at "
+                    f"most {MAX_BATCH_ROWS:,} rows."
                 )
             try:
                 rows.append(_row_input(number, fields, columns))
@@ -197,10 +217,15 @@ def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
                 errors.append(RowError(number, error.message, error.hint, error))
     except csv.Error as error:
         raise BatchFileError(
-            f"The file is not a well-formed CSV (line {reader.line_num:,}: {error})."
+            f"The file is not a well-formed CSV (line {reader.line_num:,}: {error}): put a field "
+            'that holds a comma or a quote in double quotes ("Thunderbolt,Surf"), double a quote '
+            "inside one, and use the corrected file."
         ) from None
     if not rows and not errors:
-        raise BatchFileError("The file has a header but no matchup rows.")
+        raise BatchFileError(
+            "The file has a header but no matchup rows: add one matchup per line under it, "
+            "e.g. Pikachu,Onix."
+        )
     return rows, errors
 
 
