@@ -828,3 +828,25 @@ def test_local_first_says_when_the_registry_version_is_refused(settings, tracker
     assert (served.source, served.model_version) == ("local", "0")
     assert model.fallback.kind == "untrusted" and f"v{bad} refused" in model.fallback.detail
     assert not (tmp_path / "payload-ran").exists()
+
+
+def test_cli_calls_a_mirror_even_and_names_no_winner(
+    settings_factory, tmp_path, monkeypatch, capsys
+):
+    """P(A wins) exactly ½ (a mirror is ½ by construction) names nobody: winner "even",
+    winner_id null; any other answer names its winner as before."""
+    from core.predict.cli import main
+
+    settings = settings_factory(use_registry=False)
+    install_local(settings, tmp_path, version="9")
+    monkeypatch.setenv("USE_MLFLOW_REGISTRY", "false")
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(settings.models_dir))
+    assert main(["--a", "Pikachu", "--b", "pikachu"]) == 0
+    mirror = json.loads(capsys.readouterr().out)
+    assert mirror["p_a_wins"] == 0.5
+    assert (mirror["winner"], mirror["winner_id"]) == ("even", None)
+    assert main(["--a", "Mewtwo", "--b", "Magikarp"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["p_a_wins"] != 0.5
+    expected = ("Mewtwo", "mewtwo") if answer["p_a_wins"] > 0.5 else ("Magikarp", "magikarp")
+    assert (answer["winner"], answer["winner_id"]) == expected

@@ -1,6 +1,8 @@
 """CLI: `python -m core.predict --a A --b B ...`, `... export`, `... batch IN.csv --out OUT.csv`.
 
 Prints one JSON object on stdout; an error is one line on stderr (`error: ...`) and exit 2.
+When P(A wins) is exactly ½ (a mirror match is ½ by construction) nobody is named: `winner` is
+"even" and `winner_id` is null.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from core.predict.batch_csv import MAX_BATCH_BYTES, predict_csv, write_batch_csv
 from core.predict.export import export_local_model
 from core.predict.policy import PredictionModel
 from core.predict.sources import one_line
+
+EVEN = "even"  # the winner of an answer that favours neither side (P(A wins) exactly ½)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,8 +66,11 @@ def _predict_main(argv: list[str]) -> dict:
     # The log lines go to stderr, which holds only the error line when there is one: the answer
     # itself says why local files served.
     status = model.status()
+    answer = prediction.to_dict()
+    if prediction.p_a_wins == 0.5:  # exactly even: naming A would be a coin the model never flipped
+        answer.update(winner=EVEN, winner_id=None)
     return {
-        **prediction.to_dict(),
+        **answer,
         "fallback_reason": status.fallback_reason,
         "fallback_kind": status.fallback.kind if status.fallback else None,
         "fallback_store_fault": status.fallback.store_fault or None if status.fallback else None,
