@@ -42,6 +42,14 @@ class Explanation:
     base_rate: float
 
 
+def side_names(name_a: str, name_b: str) -> tuple[str, str]:
+    """The two sides as the page names them: 'Pikachu (A)' / 'Pikachu (B)' when both sides are
+    the same Pokémon (a mirror), so no sentence reads 'right for Pikachu, left for Pikachu'."""
+    if name_a != name_b:
+        return name_a, name_b
+    return f"{name_a} (A)", f"{name_b} (B)"
+
+
 def _side_what(rest: str, value: float, other: str) -> str | None:
     """What one side's feature says, without its subject ('needs 3 hits to KO Onix')."""
     if rest == "level":
@@ -52,7 +60,11 @@ def _side_what(rest: str, value: float, other: str) -> str | None:
         kind = rest[5:].capitalize()
         return f"is {kind}-type" if value >= 0.5 else f"is not {kind}-type"
     phrases = {
-        "move_power": f"'s best move has power {value:g}",
+        "move_power": (
+            f"'s best move has power {value:g}"
+            if value > 0  # power 0: level, fixed or half-HP damage, not from the formula
+            else "'s best move does set damage (its level, a fixed amount or half the HP)"
+        ),
         "move_effectiveness": f"'s best move is ×{value:g} effective on {other}",
         "move_stab": f"'s best move gets a same-type bonus ×{value:g}",
         "move_physical": "'s best move is " + ("physical" if value >= 0.5 else "special"),
@@ -198,5 +210,6 @@ def explain_prediction(
         for name in direct.index
     }
     unit = "log-odds" if served.model_type == "xgboost" else "probability"
-    reasons = reasons_from(values, contributions, prediction.name_a, prediction.name_b)
+    name_a, name_b = side_names(prediction.name_a, prediction.name_b)
+    reasons = reasons_from(values, contributions, name_a, name_b)
     return Explanation(tuple(reasons[:top]), unit, 0.5)

@@ -1,4 +1,6 @@
-"""The Predict page's parts: a matchup that survives page switches, the heat map, the batch.
+"""The Predict page's parts: a matchup that survives page switches, the answer with how sure it
+is (the simulator's 95% interval beside the model), moves named by what they do, the heat map and
+the batch.
 
 Streamlit forgets a widget's value when a run does not draw it (another page): the page keeps
 its own copy under MEMORY and writes it back before drawing the widgets. Widgets get their
@@ -8,13 +10,15 @@ defaults through Session State only (never `index=`/`value=` as well), so Stream
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import streamlit as st
 
 from app import cache, charts, components, guard
+from app.explanations import Explanation, side_names
 from core.config import Settings
-from core.pokedex import Pokedex
-from core.predict import PredictionModel
+from core.pokedex import Move, Pokedex
+from core.predict import Prediction, PredictionModel
 from core.predict.batch import MAX_BATCH_ROWS
 from core.predict.batch_csv import MAX_BATCH_BYTES, CsvBatch, predict_csv, write_batch_csv
 from core.predict.sources import serving_label
@@ -162,9 +166,157 @@ def matchup_inputs(dex: Pokedex, letter: str, default: str) -> tuple[str, int, l
     remembered(moves_key, [])
     moves = st.multiselect(
         "Moves (optional, up to 4)", pokemon.moves, max_selections=4,
-        format_func=lambda mid: components.move_label(dex, mid),
+        format_func=lambda mid: move_label(dex, mid),
         placeholder="default: the 4 best against the opponent", key=moves_key,
     )  # fmt: skip
     remember(key, f"predict_level_{letter}", moves_key)
     components.pokemon_card(pokemon, level)
     return pokemon_id, level, moves
+
+
+def move_effect(move: Move) -> str:
+    """What a move's damage comes from, by the simulator's own rule for it: its base power ('90'),
+    or, for a move whose power is 0, 'damage = level', 'fixed 40 damage' or "half the target's HP".
+    """
+    if move.level_damage:
+        return "damage = level"
+    if move.fixed_damage > 0:
+        return f"fixed {move.fixed_damage} damage"
+    if move.half_hp:
+        return "half the target's HP"
+    return f"{move.power:g}"
+
+
+def move_label(dex: Pokedex, move_id: str) -> str:
+    """'Thunderbolt (Electric, 90)', 'Seismic Toss (Fighting, damage = level)'."""
+    move = dex.moves[move_id]
+    return f"{move.name} ({move.type}, {move_effect(move)})"
+
+
+CONFIDENCE = 0.95  # of the simulator's interval
+
+
+@dataclass(frozen=True)
+class SimulatorCheck:
+    """The model against the simulator: `low`..`high` is the 95% Wilson interval of the simulated
+    share (probabilities), `gap_points` = 100 × (model − simulated share) in percentage points,
+    `within` True when the model's P(A wins) lies inside the interval, `verdict` says it in words."""
+
+    low: float
+    high: float
+    gap_points: float
+    within: bool
+    verdict: str
+
+
+def compare_with_simulator(p_model: float, share: float, battles: int) -> SimulatorCheck:
+    """The simulated share's 95% interval (Wilson score, scipy's binomtest) and whether the model's
+    `p_model` lies inside it. `share` is the fraction of `battles` (≥ 1) that A won."""
+    from scipy.stats import binomtest  # ~0.3 s to import: only when a simulation is shown
+
+    wins = round(share * battles)
+    interval = binomtest(wins, battles).proportion_ci(CONFIDENCE, method="wilson")
+    low, high = float(interval.low), float(interval.high)
+    within = low <= p_model <= high
+    where = "within" if within else "outside"
+    return SimulatorCheck(low, high, 100 * (p_model - share), within, f"{where} the 95% interval")
+
+
+def simulator_metric(column, prediction: Prediction, name_a: str) -> str:
+    """The simulator's share in `column`, the model's gap and whether it is within the 95%
+    interval; returns the caption that gives the interval itself."""
+    share, battles = prediction.simulated_p_a_wins, prediction.simulated_battles
+    check = compare_with_simulator(prediction.p_a_wins, share, battles)
+    column.metric(
+        f"Simulator, {battles:,} battles",
+        components.percent(share),
+        f"model {check.gap_points:+.1f} pts, {check.verdict}",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Share of simulated battles that {name_a} won.",
+    )
+    return (
+        f"Simulator's 95% interval for P({name_a} wins) from {battles:,} battles: "
+        f"{check.low:.1%}–{check.high:.1%} (Wilson score). The model's "
+        f"{components.percent(prediction.p_a_wins)} is {check.verdict.split()[0]} it"
+        + ("." if check.within else ": the gap is more than the simulator's own noise.")
+    )
+
+
+def prediction_result(
+    prediction: Prediction, dex: Pokedex, fallback_reason: str | None, explanation: Explanation
+) -> None:
+    """The winner (or 'even'), P(A wins), who answered, the simulator's share with its 95%
+    interval, and why. The sides of a mirror read 'Pikachu (A)' / 'Pikachu (B)'."""
+    if prediction.source == "local":
+        st.warning(
+            f"Local fallback model: this answer comes from models/ "
+            f"({serving_label(prediction.source, prediction.model_version)}), not from the "
+            f"registry. Why: {fallback_reason or 'the registry is not in use'}.",
+            icon=":material/cloud_off:",
+        )
+    name_a, name_b = side_names(prediction.name_a, prediction.name_b)
+    p_a = prediction.p_a_wins
+    winner = name_a if p_a > 0.5 else name_b
+    st.subheader("Even: neither side is favoured" if p_a == 0.5 else f"{winner} wins")
+    columns = st.columns([1, 1, 1.5, 1])  # the simulator's delta says more: room for it
+    columns[0].metric(f"P({name_a} wins)", components.percent(p_a))
+    columns[1].metric(f"P({name_b} wins)", components.percent(1 - p_a))
+    interval = None
+    if prediction.simulated_p_a_wins is not None:
+        interval = simulator_metric(columns[2], prediction, name_a)
+    columns[3].metric(
+        "Answered by",
+        f"v{prediction.model_version}" if prediction.model_version else "unversioned",
+        "local fallback" if prediction.source == "local" else prediction.source,
+        delta_color="off",
+        delta_arrow="off",
+    )
+    if interval:
+        st.caption(interval)
+    simulator_disagreement(prediction, name_a)
+    st.caption(f"Served by {components.serving_caption(prediction)}")
+    mirror = name_a != prediction.name_a  # side_names marked the sides
+    sides = []
+    for name, level, moves in (
+        (name_a, prediction.level_a, prediction.moves_a),
+        (name_b, prediction.level_b, prediction.moves_b),
+    ):
+        who = f"{name}, level {level}" if mirror else f"{name} (level {level})"
+        sides.append(f"{who}: {', '.join(dex.moves[m].name for m in moves)}")
+    st.caption(" · ".join(sides))
+    why(name_a, name_b, explanation)
+
+
+def simulator_disagreement(prediction: Prediction, name_a: str) -> None:
+    """A visible warning when the model and the simulator differ by more than the tolerance."""
+    if prediction.simulated_p_a_wins is None:
+        return
+    gap = 100 * (prediction.p_a_wins - prediction.simulated_p_a_wins)
+    if abs(gap) > components.DISAGREEMENT_POINTS:
+        st.warning(
+            f"The model and the simulator disagree by {abs(gap):.1f} points (model "
+            f"{prediction.p_a_wins:.1%}, simulator {prediction.simulated_p_a_wins:.1%} for "
+            f"{name_a}). Trust the simulator for this matchup; a model trained on more "
+            "battles usually closes the gap.",
+            icon=":material/warning:",
+        )
+
+
+def why(name_a: str, name_b: str, explanation: Explanation) -> None:
+    """The reasons chart and what its zero means."""
+    st.plotly_chart(
+        charts.contributions_bar(
+            explanation.reasons, name_a, name_b, explanation.unit, explanation.base_rate
+        ),
+        key="predict_contributions_chart",
+    )
+    unit = "log-odds" if explanation.unit == "log-odds" else "probability points"
+    st.caption(
+        f"Each bar is one reason's push on the model's score, in {unit}: right for "
+        f"{name_a}, left for {name_b}. Zero is the model's base rate "
+        f"(P({name_a} wins) = {explanation.base_rate:.0%} before it looks at the "
+        "matchup: the answer reads the matchup both ways, so neither side starts ahead); the "
+        "pushes add up to the answer's lead over even. A reason that is the same for both "
+        "Pokémon is one bar."
+    )

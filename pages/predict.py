@@ -43,7 +43,7 @@ if st.session_state.get("predict_asked"):  # then every answer is for the matchu
             a, b, level_a, level_b, moves_a or None, moves_b or None, battles, explain=False
         )
         explanation = explain_prediction(model.get_model(), prediction)
-        components.prediction_result(prediction, dex, model.status().fallback_reason, explanation)
+        predict_view.prediction_result(prediction, dex, model.status().fallback_reason, explanation)
         if not battles:
             st.caption("Press *Simulate* to see the simulator's answer next to the model's.")
 else:

@@ -313,3 +313,115 @@ def test_the_uploader_limit_is_the_batch_limit() -> None:
         (Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text()
     )
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_BATCH_BYTES
+
+
+# ---------------------------------------------------------------------------------------------
+# How sure: the simulator's interval, moves by what they do, mirrors are even (trial finding 10)
+
+
+def wilson(wins: int, battles: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval by its textbook formula: an independent check of the page's."""
+    share = wins / battles
+    centre = (share + z * z / (2 * battles)) / (1 + z * z / battles)
+    half = (
+        z
+        / (1 + z * z / battles)
+        * (share * (1 - share) / battles + z * z / (4 * battles**2)) ** 0.5
+    )
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(
+    ("p_model", "share", "battles", "within"),
+    [(0.95, 0.961, 1000, True), (0.939, 0.961, 1000, False), (0.5, 0.5, 1000, True),
+     (0.97, 1.0, 1000, False), (0.999, 1.0, 1000, True), (0.52, 0.5, 100, True)],
+)  # fmt: skip
+def test_the_simulator_share_has_its_95_percent_interval(p_model, share, battles, within):
+    """A user read 'Simulator, 1,000 battles 96.1 %, model −2.2 pts' with no interval (±1.2
+    pts at 95 %): the comparison carries the Wilson interval and says if the model is inside."""
+    from app.predict_view import compare_with_simulator
+
+    check = compare_with_simulator(p_model, share, battles)
+    low, high = wilson(round(share * battles), battles)
+    assert check.low == pytest.approx(low, abs=1e-9) and check.high == pytest.approx(high, abs=1e-9)
+    assert check.within is within
+    assert check.gap_points == pytest.approx(100 * (p_model - share))
+    assert ("within" if within else "outside") in check.verdict
+
+
+def metric(app: AppTest, label: str):
+    return next(m for m in app.metric if m.label == label)
+
+
+def test_the_simulator_metric_shows_its_interval_and_the_warning_stays(
+    monkeypatch, contrary_models, tmp_path
+):
+    serve_local(monkeypatch, contrary_models, tmp_path)
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("mewtwo")
+    app.selectbox(key="predict_pokemon_b").set_value("slowpoke").run()
+    app.button(key="predict_simulate").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = metric(app, "Simulator, 1,000 battles")
+    wins = round(float(shown.value.rstrip("%")) * 10)
+    low, high = wilson(wins, 1000)
+    assert shown.delta.endswith("pts, outside the 95% interval"), shown.delta
+    caption = next(t for t in texts(app.caption) if t.startswith("Simulator's 95% interval"))
+    assert f"{low:.1%}–{high:.1%}" in caption and "1,000 battles" in caption, caption
+    assert any("disagree by" in t for t in texts(app.warning))  # the >10-point warning stays
+
+
+def test_moves_whose_damage_is_not_their_power_say_what_they_do(honest):
+    """'Seismic Toss (Fighting, 0)' hid level damage; every power-0 move the simulator knows
+    reads as its rule, and Pikachu's move box shows it."""
+    from app.predict_view import move_label
+
+    dex = load_pokedex()
+    assert move_label(dex, "seismictoss") == "Seismic Toss (Fighting, damage = level)"
+    assert move_label(dex, "nightshade") == "Night Shade (Ghost, damage = level)"
+    assert move_label(dex, "dragonrage") == "Dragon Rage (Dragon, fixed 40 damage)"
+    assert move_label(dex, "sonicboom") == "Sonic Boom (Normal, fixed 20 damage)"
+    assert move_label(dex, "superfang") == "Super Fang (Normal, half the target's HP)"
+    assert move_label(dex, "thunderbolt") == "Thunderbolt (Electric, 90)"
+    assert not [m for m in dex.moves if move_label(dex, m).endswith(", 0)")]
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("pikachu").run()
+    options = app.multiselect(key="predict_moves_a_pikachu").options
+    assert "Seismic Toss (Fighting, damage = level)" in options, options
+    assert not [o for o in options if o.endswith(", 0)")]
+
+
+def test_a_mirror_match_is_even_and_names_its_sides(honest):
+    app = open_predict()
+    app.selectbox(key="predict_pokemon_a").set_value("pikachu")
+    app.selectbox(key="predict_pokemon_b").set_value("pikachu").run()
+    app.button(key="predict_ask").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert texts(app.subheader)[0] == "Even: neither side is favoured"
+    labels = [m.label for m in app.metric]
+    assert "P(Pikachu (A) wins)" in labels and "P(Pikachu (B) wins)" in labels, labels
+    assert "P(Pikachu wins)" not in labels
+    why = next(t for t in texts(app.caption) if t.startswith("Each bar"))
+    assert "right for Pikachu (A), left for Pikachu (B)" in why, why
+    assert any(t.startswith("Pikachu (A), level 50: ") for t in texts(app.caption))
+
+
+def test_the_why_of_a_mirror_and_of_a_power_zero_move_reads_right():
+    """A mirror's reasons name 'Pikachu (A)' and 'Pikachu (B)'; a best move of power 0 (Seismic
+    Toss, Pikachu's default first move) is not 'power 0'."""
+    from app.explanations import side_names
+
+    assert side_names("Pikachu", "Pikachu") == ("Pikachu (A)", "Pikachu (B)")
+    assert side_names("Pikachu", "Onix") == ("Pikachu", "Onix")
+    values = {"a_move_power": 0.0, "b_move_power": 40.0, "a_level": 50.0, "b_level": 50.0}
+    contributions = {"a_move_power": 0.2, "b_move_power": -0.1, "a_level": 0.0, "b_level": 0.0}
+    labels = [
+        r.label for r in reasons_from(values, contributions, *side_names("Pikachu", "Pikachu"))
+    ]
+    assert (
+        "Pikachu (A)'s best move does set damage (its level, a fixed amount or half the HP)"
+        in labels
+    )
+    assert "Pikachu (B)'s best move has power 40" in labels
+    assert "Both Pikachu (A) and Pikachu (B): level 50" in labels
+    assert not [label for label in labels if "power 0" in label]
