@@ -20,6 +20,27 @@ def missing_note(version: int) -> str:
     return f"v{version}: no evaluation stored: run `python -m core.evaluate {version}`"
 
 
+def measured_text(version: int, report: dict) -> str:
+    """What a version's stored evaluation was measured on, in one sentence (under the charts)."""
+    from core.evaluate.stored import FRESH, HELD_OUT_TEST, measured_on_of
+
+    on = measured_on_of(report)
+    count = f"{on['battles']:,}" if on.get("battles") else "an unrecorded number of"
+    drawn = f"scenario {on.get('scenario', 'all')}, level {on.get('level', '50')}"
+    if on.get("kind") == HELD_OUT_TEST:
+        return (f"v{version}: measured on {count} held-out test battles of its training "
+                f"(matchups never seen in training; data seed {on['seed']}, {drawn}).")  # fmt: skip
+    if on.get("kind") == FRESH:
+        where = ("matchups held out from its training" if on.get("heldout")
+                 else "some matchups may have been in its training")  # fmt: skip
+        return (f"v{version}: measured on {count} fresh battles by `python -m core.evaluate "
+                f"{version}` (seed {on['seed']}, {where}; {drawn}); no held-out test report "
+                "from its training is stored.")  # fmt: skip
+    return (f"v{version}: measured on {count} battles (counted from its confusion matrix); "
+            "what they were is not recorded: a report stored before 30 Nov 2026 (its training's "
+            "held-out test battles, unless `python -m core.evaluate` replaced them).")  # fmt: skip
+
+
 def verdict_text(comparison, candidate: int, baseline: int) -> str:
     """'v7 against v5: worse: accuracy −0.0012 [−0.0031, +0.0007], p = 0.21; ...'."""
     c = comparison
@@ -57,6 +78,11 @@ def _charts(reports: dict[int, dict], selected: int) -> None:
                           key="models_confusion_chart")  # fmt: skip
         right.plotly_chart(evaluation_charts.importance_chart(report, selected),
                            key="models_importance_chart")  # fmt: skip
+    for version, report in reports.items():
+        st.caption(measured_text(version, report))
+    if len(reports) > 1:
+        st.caption("Each version's curves come from its own battles (above), not the same ones; "
+                   "the Compare button's verdict scores both on the same fresh battles.")  # fmt: skip
 
 
 def render_evaluation(settings: Settings, table: pd.DataFrame, selected: int) -> None:

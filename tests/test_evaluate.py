@@ -277,3 +277,48 @@ def test_fresh_battles_never_rebuild_a_training_dataset():
         with pytest.raises(DatasetError, match="--seed"):
             fresh_seed(bad)
     assert "seed 42, simulated apart from every training dataset" in fresh.describe(3)
+
+
+# --- stored reports say what they were measured on (trial finding 2) -------------------------
+
+
+@pytest.mark.slow
+def test_an_ad_hoc_evaluation_never_overwrites_trainings_report(settings_factory):
+    """The user's case: `core.evaluate 3 --against 3 --n-battles 1000` replaced v3's held-out
+    report. It is now stored beside it, and each report says what it was measured on."""
+    from core.evaluate.stored import (
+        EVALUATION_PATH,
+        FRESH_PATH,
+        evaluate_version,
+        measured_on_of,
+        stored_report,
+    )
+    from core.registry import Registry
+    from core.train import TrainConfig, train_model
+
+    settings = settings_factory()
+    result = train_model(
+        TrainConfig(n_battles=12_000, seed=5, oracle_sample=200, oracle_replays=40), settings
+    )
+    registry = Registry(settings)
+    run_id = registry.list_versions(settings.model_name)[-1].run_id
+    before = registry.read_run_text(run_id, f"{EVALUATION_PATH}/evaluation.json")
+    trained = json.loads(before)
+    test_battles = sum(trained["confusion"].values())
+    assert trained["measured_on"] == {"kind": "held-out test", "battles": test_battles, "seed": 5,
+                                      "heldout": True, "scenario": "all", "level": "50"}  # fmt: skip
+    metrics_before = registry.run_data(run_id)[1]
+
+    evaluate_version(1, settings=settings, n_battles=12_000, seed=8, replays=20)
+    assert registry.read_run_text(run_id, f"{EVALUATION_PATH}/evaluation.json") == before
+    assert registry.run_data(run_id)[1] == metrics_before  # training's metrics stay too
+    fresh = json.loads(registry.read_run_text(run_id, f"{FRESH_PATH}/evaluation.json"))
+    on = fresh["measured_on"]
+    assert on["kind"] == "fresh" and on["seed"] == 8 and on["simulated"] == 12_000
+    assert on["battles"] == sum(fresh["confusion"].values()) and on["battles"] != test_battles
+    # The Models page reads training's report; the ROC's AUC is the run's test_roc_auc again.
+    assert stored_report(1, settings) == trained
+    assert trained["roc"]["auc"] == pytest.approx(result.metrics["test_roc_auc"])
+    # A report stored before measured_on existed: its battle count from the confusion cells.
+    legacy = {k: v for k, v in trained.items() if k != "measured_on"}
+    assert measured_on_of(legacy) == {"kind": None, "battles": test_battles}

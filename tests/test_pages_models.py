@@ -103,3 +103,43 @@ def test_compare_two_non_production_versions_and_the_note_for_an_old_one(models_
     assert any(word in verdicts[0] for word in ("better", "worse", "no significant difference"))
     # Overlaid curves: v2's evaluation is drawn; v3 has none, so only its note shows.
     assert len(app.get("plotly_chart")) >= 6
+
+
+def captions(app: AppTest) -> list[str]:
+    return [str(element.value) for element in app.caption]
+
+
+@pytest.mark.slow
+def test_each_evaluation_says_what_it_was_measured_on(models_page, store: Settings):
+    """Trial finding 2: the charts showed no battle count or source, and 'compare with v1'
+    overlaid reports measured on different battles without saying so."""
+    from core.evaluate.stored import stored_report
+
+    app = models_page
+    battles = {v: stored_report(v, store)["measured_on"]["battles"] for v in (1, 2)}
+    first = (f"v1: measured on {battles[1]:,} held-out test battles of its training (matchups "
+             "never seen in training; data seed 42, scenario all, level 50).")  # fmt: skip
+    assert first in captions(app), captions(app)
+    app.selectbox(key="models_selected_version").set_value(2).run()
+    app.selectbox(key="models_compare_with").set_value(1).run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = captions(app)
+    assert first in shown and any(c.startswith(f"v2: measured on {battles[2]:,} held-out test")
+                                  for c in shown), shown  # fmt: skip
+    assert any("come from its own battles" in c for c in shown), shown
+
+
+def test_measured_text_for_fresh_and_unrecorded_reports():
+    from app.evaluation_view import measured_text
+    from core.evaluate.stored import FRESH, measured_on
+
+    fresh = {"measured_on": measured_on(FRESH, 1000, 2026, heldout=False, simulated=1000)}
+    assert measured_text(3, fresh) == (
+        "v3: measured on 1,000 fresh battles by `python -m core.evaluate 3` (seed 2026, some "
+        "matchups may have been in its training; scenario all, level 50); no held-out test "
+        "report from its training is stored."
+    )
+    legacy = {"confusion": {"tn": 1900, "fp": 100, "fn": 55, "tp": 2000}}
+    text = measured_text(1, legacy)
+    assert text.startswith("v1: measured on 4,055 battles (counted from its confusion matrix)")
+    assert "not recorded" in text

@@ -116,7 +116,15 @@ def _battles_note(fresh, version: int) -> str:
 
 FRESH_NOTE = (
     "Fresh battles are simulated from a seed no training accepts (2**32 x {salt} + --seed; "
-    "training seeds are 0..2**32 - 1), so no --seed or --n-battles rebuilds a training dataset."
+    "training seeds are 0..2**32 - 1), so no --seed or --n-battles rebuilds a training dataset. "
+    "This report is stored in v{version}'s run as {path}/evaluation.json, beside its training's "
+    "held-out test report (never overwritten)."
+)
+MATCHUP_NOTE = (
+    "matchup_* are |q - p| over {pairs:,} ordered pairs (level 50, default movesets) sampled "
+    "with --seed from the matchups of these battles; the training run's matchup_* use another "
+    "sample of the same population (its own held-out matchups), so a tail figure such as "
+    "matchup_max can differ between the two by which pairs each sample drew."
 )
 
 
@@ -140,9 +148,12 @@ def evaluate_and_compare(args: argparse.Namespace, settings: Settings) -> dict:
                                            replays=args.replays)  # fmt: skip
     fresh = evaluation_battles(registry, candidate, args.n_battles, args.seed)
     from core.evaluate.compare import FRESH_SEED_SALT
+    from core.evaluate.stored import FRESH_PATH
 
-    notes = [_battles_note(fresh, version), FRESH_NOTE.format(salt=FRESH_SEED_SALT),
-             ORACLE_NOTE.format(sample=ORACLE_SAMPLE)]  # fmt: skip
+    pairs = evaluation.matchups.pairs if evaluation.matchups else 0
+    notes = [_battles_note(fresh, version),
+             FRESH_NOTE.format(salt=FRESH_SEED_SALT, version=version, path=FRESH_PATH),
+             ORACLE_NOTE.format(sample=ORACLE_SAMPLE), MATCHUP_NOTE.format(pairs=pairs)]  # fmt: skip
     out = {**evaluation.metrics(), "version": version, "against": baseline, "seed": args.seed,
            "battles_simulated": len(fresh.data), "battles": int(fresh.rows.size),
            "heldout": fresh.heldout}  # fmt: skip

@@ -1,7 +1,10 @@
 """Evaluations of registered versions: compare two versions, evaluate one, read what is stored.
 
-Every read and write goes through `core.registry.Registry`; a version's evaluation lives in its
-run as metrics plus `evaluation/evaluation.json` and `evaluation/evaluation.png`.
+Every read and write goes through `core.registry.Registry`. Training stores its held-out test
+report in the run as `evaluation/evaluation.json` (+ `.png`); it is never overwritten. An ad-hoc
+`python -m core.evaluate N` stores its report on fresh battles beside it, as
+`evaluation/fresh/evaluation.json` (+ `.png`; the latest one replaces the previous ad-hoc one).
+Each report's `measured_on` says what it was measured on (see `measured_on`).
 """
 
 from __future__ import annotations
@@ -24,8 +27,35 @@ from core.evaluate.evaluation import Evaluation, evaluate_model
 from core.evaluate.report import REPORT_FILE, write_report
 
 EVALUATION_PATH = "evaluation"
+FRESH_PATH = f"{EVALUATION_PATH}/fresh"  # an ad-hoc evaluation's report, beside training's
 PRODUCTION = "production"
 ORACLE_SAMPLE = 2000
+HELD_OUT_TEST, FRESH = "held-out test", "fresh"
+
+
+def measured_on(
+    kind: str,
+    battles: int,
+    seed: int,
+    *,
+    heldout: bool = True,
+    simulated: int | None = None,
+    scenario: str = "all",
+    levels: tuple[int, int] = (50, 50),
+) -> dict:
+    """What a stored report was measured on, as stored in its `measured_on` key.
+
+    kind: HELD_OUT_TEST (training's test battles: matchups held out from its training) or FRESH
+    (core.evaluate's fresh battles); battles: the battles scored; seed: as given (training's data
+    seed, or core.evaluate's --seed); heldout: their matchups were held out from the training;
+    simulated: battles simulated (fresh only); scenario, levels: how they were drawn.
+    """  # fmt: skip
+    low, high = int(levels[0]), int(levels[1])
+    out = {"kind": kind, "battles": int(battles), "seed": int(seed), "heldout": bool(heldout),
+           "scenario": scenario, "level": str(low) if low == high else f"{low}-{high}"}  # fmt: skip
+    if simulated is not None:
+        out["simulated"] = int(simulated)
+    return out
 
 
 @dataclass(frozen=True)
@@ -128,7 +158,10 @@ def evaluate_version(
 ) -> tuple[int, Evaluation]:
     """Evaluate a version on fresh battles held out from its training; store it in its run.
 
-    Only metrics the run does not have yet are logged (training's own test metrics stay).
+    The report goes to FRESH_PATH (training's own report is never overwritten), with its
+    `measured_on` (kind FRESH, battles, seed). Only metrics the run does not have yet are logged:
+    training's own metrics stay; a version trained before evaluations were stored gets its
+    missing ones (excess_error, matchup_*) from these fresh battles.
     Raises as compare_versions, and DatasetError when replays < 1 (before any work).
     """
     from core.dataset import DatasetError
@@ -143,20 +176,38 @@ def evaluate_version(
         model, fresh.data, fresh.rows, features=fresh.features,
         oracle_sample=ORACLE_SAMPLE, oracle_replays=replays, seed=seed,
     )  # fmt: skip
+    evaluation.report["measured_on"] = measured_on(
+        FRESH, fresh.rows.size, seed, heldout=fresh.heldout, simulated=len(fresh.data)
+    )
     if store and info.run_id:
         _, existing = registry.run_data(info.run_id)
         metrics = {k: v for k, v in evaluation.metrics().items() if k not in existing}
         with tempfile.TemporaryDirectory(prefix="predictiondex-eval-") as scratch:
             files = write_report(evaluation.report, Path(scratch))
-            registry.log_to_run(info.run_id, metrics, files, EVALUATION_PATH)
+            registry.log_to_run(info.run_id, metrics, files, FRESH_PATH)
     return info.version, evaluation
 
 
 def stored_report(version: int | str, settings: Settings | None = None) -> dict | None:
-    """The evaluation report stored in a version's run, or None when it has none."""
+    """The evaluation report stored in a version's run: training's held-out test report, else
+    the latest `python -m core.evaluate` report on fresh battles, else None. Its `measured_on`
+    says which (absent from reports stored before 2026-11-30: see `measured_on_of`)."""
     registry = _registry(settings)
     info = resolve(registry, version)
     if not info.run_id:
         return None
-    text = registry.read_run_text(info.run_id, f"{EVALUATION_PATH}/{REPORT_FILE}")
-    return None if text is None else json.loads(text)
+    for folder in (EVALUATION_PATH, FRESH_PATH):
+        text = registry.read_run_text(info.run_id, f"{folder}/{REPORT_FILE}")
+        if text is not None:
+            return json.loads(text)
+    return None
+
+
+def measured_on_of(report: dict) -> dict:
+    """A report's `measured_on`; for one stored before it was recorded: kind None and the battle
+    count read from its confusion counts (the battles it was measured on)."""
+    if isinstance(report.get("measured_on"), dict):
+        return report["measured_on"]
+    cells = report.get("confusion") or {}
+    battles = sum(int(cells.get(k, 0)) for k in ("tn", "fp", "fn", "tp")) or None
+    return {"kind": None, "battles": battles}

@@ -194,11 +194,19 @@ def _evaluate(
     if len(train_rows) > TRAIN_METRICS_SAMPLE:
         rng = np.random.default_rng([config.seed, 17])
         train_rows = np.sort(rng.choice(train_rows, TRAIN_METRICS_SAMPLE, replace=False))
-    return evaluate_model(
+    evaluation = evaluate_model(
         estimator, data, split["test"], features=features, train_rows=train_rows,
         holdout_rows=split["holdout"], oracle_sample=config.oracle_sample,
         oracle_replays=config.oracle_replays, seed=config.seed,
     )  # fmt: skip
+    if evaluation.report:
+        from core.evaluate.stored import HELD_OUT_TEST, measured_on
+
+        evaluation.report["measured_on"] = measured_on(
+            HELD_OUT_TEST, len(split["test"]), config.seed, scenario=config.scenario,
+            levels=(config.level.low, config.level.high),
+        )  # fmt: skip
+    return evaluation
 
 
 def _write_model(config: TrainConfig, estimator: Any, metadata: dict, folder: Path) -> str:
