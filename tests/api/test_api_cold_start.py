@@ -81,6 +81,27 @@ def test_a_replica_following_a_server_loads_from_it_on_its_first_try(
         assert (model["source"], model["model_version"]) == ("registry", str(version))
 
 
+def test_a_replica_following_a_server_imports_no_sql_store(
+    mlflow_server, settings_factory, tmp_path
+):
+    """Team mode: the store's SQLAlchemy part (and alembic) runs in the server, not in each
+    replica: neither is imported when the registry's version first answers."""
+    settings = settings_factory(tracking_uri=mlflow_server.url)
+    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
+    version = register_tiny_model(settings, tmp_path, seed=5)
+    MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+
+    done = run_python(
+        ["-m", "tests.api.first_answer", "--source", "registry"], settings=settings, timeout=180
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["source"] == "registry"
+    assert "mlflow" in report["imported"]
+    assert "sqlalchemy" not in report["imported"] and "alembic" not in report["imported"]
+
+
 def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
     settings = settings_factory(with_store=True)
     install_local_model(settings, tmp_path, version=LOCAL_VERSION)
