@@ -9,9 +9,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import actions, charts, guard, versions
+from app import actions, charts, guard, models_tables
 from app.explanations import Explanation
-from app.versions import LOWER_IS_BETTER, METRIC_LABELS
 from core.config import Settings
 from core.pokedex import STAT_NAMES, Pokedex, Pokemon
 from core.pokedex.names import display_aliases
@@ -128,19 +127,6 @@ def pokemon_card(pokemon: Pokemon, level: int) -> None:
         )
 
 
-def metric_deltas(deltas: dict[str, dict]) -> None:
-    """A row of st.metric: the selected version's value and its delta against Production."""
-    columns = st.columns(len(deltas))
-    for column, (metric, data) in zip(columns, deltas.items(), strict=True):
-        value, delta = data["value"], data["delta"]
-        column.metric(
-            METRIC_LABELS.get(metric, metric),
-            "n/a" if value is None else f"{value:.4f}",
-            None if delta is None else f"{delta:+.4f}",
-            delta_color="inverse" if metric in LOWER_IS_BETTER else "normal",
-        )
-
-
 def serving_caption(prediction: Prediction) -> str:
     """'battle_winner_predictor v3 (registry, xgboost)', '... v3 (local fallback, xgboost)',
     or 'unversioned local model (xgboost)'."""
@@ -242,49 +228,16 @@ def why(prediction: Prediction, explanation: Explanation) -> None:
     )
 
 
-def version_table(table: pd.DataFrame) -> None:
-    """The compare table: one row per version, newest first."""
-    number = "%.4f"
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="models_versions_table",
-        column_config={
-            "version": st.column_config.NumberColumn("version", format="v%d"),
-            "accuracy": st.column_config.NumberColumn("accuracy", format=number),
-            "f1_score": st.column_config.NumberColumn("F1", format=number),
-            "roc_auc": st.column_config.NumberColumn("ROC-AUC", format=number),
-            "oracle_accuracy": st.column_config.NumberColumn("oracle acc.", format=number),
-            "version_label": "label",
-            "gap_to_oracle": st.column_config.TextColumn(
-                "gap to oracle [95% CI]",
-                help="Excess error: how much less often the model is right than the oracle on "
-                "the same battles (paired, so never below 0; lower is better)",
-            ),
-            "matchup_mae": st.column_config.NumberColumn(
-                "matchup error",
-                format=number,
-                help="Mean |model − simulator's true P(A wins)| over matchups held out from "
-                "training, level 50, default moves (0.01 = 1 point; lower is better)",
-            ),
-            "model_type": "model",
-            "created_at": st.column_config.DatetimeColumn(
-                "created (UTC)", format="YYYY-MM-DD HH:mm"
-            ),
-            "promoted_by": "last promoted by",
-            "promoted_at": st.column_config.DatetimeColumn(
-                "last promoted (UTC)", format="YYYY-MM-DD HH:mm"
-            ),
-        },
-    )
-
-
 def _forget_pending() -> None:
     st.session_state.pop("models_pending_action", None)
 
 
 def confirmation_panel(
-    pending: dict, table: pd.DataFrame, production: int | None, on_confirm: Callable[[], None]
+    settings: Settings,
+    pending: dict,
+    table: pd.DataFrame,
+    production: int | None,
+    on_confirm: Callable[[], None],
 ) -> None:
     """Confirm a promotion or rollback: what changes, the metric deltas, and a reason."""
     stage = pending.get("stage", "Production")
@@ -299,8 +252,7 @@ def confirmation_panel(
     with st.container(border=True):
         st.markdown(f"**{title}**")
         if target and production and target != production:
-            st.caption(f"v{target} against Production v{production}")
-            metric_deltas(versions.metric_deltas(table, target, production))
+            models_tables.deltas_against(settings, table, target, production)
         st.text_input(
             "Reason (kept in the audit trail with your name)", max_chars=500, key="models_reason"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -94,10 +95,31 @@ def version_table(versions: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     return naive_utc(frame, ("created_at", "promoted_at"))
 
 
+# How a decision that moved nothing reads (its stored status -> words).
+UNCHANGED = {"not_promoted": "not promoted", "conflict": "refused: the stage had changed meanwhile"}
+
+
 def audit_table(audit: pd.DataFrame) -> pd.DataFrame:
-    """The audit trail newest first, for display (times in UTC; the ordering key dropped)."""
+    """The audit trail newest first, for display (times in UTC; the ordering key dropped).
+
+    A decision that moved nothing (status not "ok": not_promoted, conflict) reads as what it
+    was: action 'kept Production v3', no to-version, and the reason naming the version that
+    was not installed ('v6 not promoted: ...'). The stored entries are not changed.
+    """
     newest = audit.sort_values(["time", "seq"], ascending=False, ignore_index=True)
-    return naive_utc(newest.drop(columns="seq"), ("time",))
+    shown = newest.drop(columns="seq").astype({"reason": object, "action": object})
+    for index, row in shown.iterrows():
+        if row["status"] == "ok":
+            continue
+        kept = "nothing" if pd.isna(row["from_version"]) else f"v{int(row['from_version'])}"
+        outcome = UNCHANGED.get(str(row["status"]), str(row["status"]))
+        asked = "" if pd.isna(row["to_version"]) else f"v{int(row['to_version'])} "
+        verb = "" if row["action"] == "promote" else f"{row['action']} to "
+        why = f": {row['reason']}" if str(row["reason"] or "").strip() else ""
+        shown.at[index, "action"] = f"kept {row['stage']} {kept}"
+        shown.at[index, "reason"] = f"{verb}{asked}{outcome}{why}"
+        shown.at[index, "to_version"] = pd.NA
+    return naive_utc(shown, ("time",))
 
 
 def naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -176,6 +198,86 @@ def metric_deltas(versions: pd.DataFrame, version: int, reference: int) -> dict[
         delta = None if value is None or base is None else value - base
         deltas[metric] = {"value": value, "reference": base, "delta": delta}
     return deltas
+
+
+@dataclass(frozen=True)
+class DeltaBasis:
+    """Whether two versions' stored test metrics were measured on the same battles.
+
+    Fields: version, reference (version numbers), battles and reference_battles (test battles
+    each was measured on, None = unknown), same_battles (True only when both stored evaluations
+    describe the same test battles: a delta is then a gain or a drop; otherwise it is shown
+    neutral with `note`).
+    """
+
+    version: int
+    reference: int
+    battles: int | None
+    reference_battles: int | None
+    same_battles: bool
+
+    @property
+    def note(self) -> str | None:
+        """Why the deltas are neutral and what to do instead, or None when they are not."""
+        if self.same_battles:
+            return None
+        counts = f"{battles_text(self.battles)} vs {battles_text(self.reference_battles)}"
+        known = self.battles is not None and self.reference_battles is not None
+        what = "different test battles" if known else "test battles not known to be the same"
+        return (
+            f"{what} ({counts}): use Compare on fresh battles for a paired verdict "
+            f"(v{self.version} against v{self.reference} on the same battles)."
+        )
+
+
+def battles_text(count: int | None) -> str:
+    """'40,000' or 'unknown'."""
+    return "unknown" if count is None else f"{count:,}"
+
+
+def measured_battles(report: dict | None, accuracy: object = None) -> int | None:
+    """How many test battles a version's stored test metrics come from: the confusion counts of
+    its stored evaluation (from the training run), or None when there is none or it describes
+    other battles (its accuracy differs from the logged test accuracy, e.g. re-evaluated later)."""
+    confusion = (report or {}).get("confusion") or {}
+    counts = [confusion.get(key) for key in ("tn", "fp", "fn", "tp")]
+    if not all(isinstance(count, int) and count >= 0 for count in counts) or not sum(counts):
+        return None
+    total, logged = sum(counts), _number(accuracy)
+    if logged is not None and abs((counts[0] + counts[3]) / total - logged) > 1e-9:
+        return None
+    return total
+
+
+def _fingerprint(report: dict | None, accuracy: object) -> tuple | None:
+    """The test battles' own counts (total, A wins, battles per slice value): equal for the
+    same battles whatever the model; two different draws practically never share them all."""
+    total = measured_battles(report, accuracy)
+    if total is None:
+        return None
+    confusion = report["confusion"]
+    slices = report.get("slices") or {}
+    per_slice = tuple(
+        (name, tuple((row.get("value"), row.get("battles")) for row in slices[name]))
+        for name in sorted(slices)
+    )
+    return total, confusion["fn"] + confusion["tp"], per_slice
+
+
+def delta_basis(
+    versions: pd.DataFrame, version: int, reference: int, reports: dict[int, dict | None]
+) -> DeltaBasis:
+    """DeltaBasis of `version` against `reference` from their stored evaluations (`reports`,
+    version -> stored report or None) and the logged test accuracies in `versions`."""
+    accuracy = versions.set_index("version")["accuracy"]
+    prints = {v: _fingerprint(reports.get(v), accuracy.get(v)) for v in (version, reference)}
+    return DeltaBasis(
+        version=version,
+        reference=reference,
+        battles=None if prints[version] is None else prints[version][0],
+        reference_battles=None if prints[reference] is None else prints[reference][0],
+        same_battles=prints[version] is not None and prints[version] == prints[reference],
+    )
 
 
 def _number(value: object) -> float | None:

@@ -3,7 +3,17 @@ truth, promote or roll back (confirmed), audit trail."""
 
 import streamlit as st
 
-from app import actions, auth, cache, charts, components, evaluation_view, guard, versions
+from app import (
+    actions,
+    auth,
+    cache,
+    charts,
+    components,
+    evaluation_view,
+    guard,
+    models_tables,
+    versions,
+)
 
 PENDING = "models_pending_action"
 FLASH = "models_flash"
@@ -47,7 +57,7 @@ top[0].metric("Production", f"v{production}" if production else "none")
 top[1].metric("Staging", f"v{staging}" if staging else "none")
 top[2].metric("Versions", len(table))
 top[3].metric("Promotion threshold", f"{settings.promotion_threshold:g}")
-components.version_table(versions.version_table(table, audit))
+models_tables.version_table(versions.version_table(table, audit))
 
 metric = st.selectbox(
     "Metric to chart", list(versions.METRIC_LABELS), format_func=versions.METRIC_LABELS.get,
@@ -69,10 +79,7 @@ selected = st.selectbox(
     format_func=labels.get, key="models_selected_version",
 )  # fmt: skip
 if production is not None and selected != production:
-    deltas = versions.metric_deltas(table, selected, production)
-    st.caption(f"v{selected} against Production v{production}")
-    components.metric_deltas(deltas)
-    st.plotly_chart(charts.deltas_bar(deltas, selected, production), key="models_deltas_chart")
+    models_tables.deltas_against(settings, table, selected, production, "models_deltas_chart")
 elif production is not None:
     st.caption(f"v{selected} is the Production version.")
 evaluation_view.render_evaluation(settings, table, selected)
@@ -104,7 +111,7 @@ else:
 
 pending = st.session_state.get(PENDING)
 if approver and isinstance(pending, dict) and not pending.get("confirmed"):
-    components.confirmation_panel(pending, table, production, on_confirm=confirm)
+    components.confirmation_panel(settings, pending, table, production, on_confirm=confirm)
 
 components.description_editor(settings, table, selected, editable=approver)
 
@@ -114,12 +121,9 @@ if audit.empty:
 else:
     if (audit["status"] == "ok").any():
         st.plotly_chart(charts.stage_timeline(audit), key="models_timeline_chart")
-    st.dataframe(versions.audit_table(audit), hide_index=True, key="models_audit_table")
+    models_tables.audit_trail(audit)
 
 studies = cache.load_studies(settings)
 if not studies.empty:
     with st.expander(f"Hyperparameter searches ({len(studies)})", icon=":material/travel_explore:"):
-        st.dataframe(
-            studies, hide_index=True, key="models_studies_table",
-            column_config={"MLflow run": st.column_config.LinkColumn(display_text="open")},
-        )  # fmt: skip
+        models_tables.studies_table(studies)

@@ -1,14 +1,19 @@
-"""The Models page's evaluation with AppTest on a real store: curves of a version with a stored
-evaluation, the compare view of two non-Production versions, the note for an older version."""
+"""The Models page with AppTest on a real store: curves of a version with a stored evaluation,
+the compare view of two non-Production versions, the note for an older version; what each number
+is compared with (deltas on different test battles are neutral, every table column explained);
+and a decision that moved nothing reads as one in the audit trail."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
+from app import versions
 from core import artifacts
 from core.config import Settings
 from core.dataset import generate_dataset, split_by_matchup
@@ -45,7 +50,8 @@ def register_without_evaluation(settings: Settings, workdir: Path) -> int:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """v1 Production (evaluated), v2 registered only (evaluated), v3 older without evaluation."""
+    """v1 Production (evaluated), v2 registered only (evaluated, other battles: seed 7), v3 older
+    without evaluation, v4 registered only on v1's very battles (same seed, other depth)."""
     root = tmp_path_factory.mktemp("models-page")
     settings = Settings(tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                         artifacts_dir=root / "mlartifacts", models_dir=root / "models")  # fmt: skip
@@ -54,6 +60,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                                      version_label="second", export_local=False), settings)  # fmt: skip
     assert (first.version, first.promoted, second.version, second.promoted) == (1, True, 2, False)
     assert register_without_evaluation(settings, root) == 3
+    fourth = train_model(TrainConfig(**SMALL, params={"max_depth": 2}, promotion_policy="manual",
+                                     version_label="same battles", export_local=False), settings)  # fmt: skip
+    assert (fourth.version, fourth.promoted) == (4, False)
     return settings
 
 
@@ -103,6 +112,82 @@ def test_compare_two_non_production_versions_and_the_note_for_an_old_one(models_
     assert any(word in verdicts[0] for word in ("better", "worse", "no significant difference"))
     # Overlaid curves: v2's evaluation is drawn; v3 has none, so only its note shows.
     assert len(app.get("plotly_chart")) >= 6
+
+
+def confusion_battles(settings: Settings, version: int) -> int:
+    """The battles a version's stored test report counts (what the note must say)."""
+    from core.evaluate.stored import stored_report
+
+    return sum(stored_report(version, settings)["confusion"].values())
+
+
+def delta_metrics(app: AppTest) -> dict[str, object]:
+    """The 'One version' row of metrics against Production, by label."""
+    labels = {"Test accuracy", "F1", "ROC-AUC", "Log loss"}
+    return {m.label: m for m in app.metric if m.label in labels}
+
+
+@pytest.mark.slow
+def test_deltas_on_different_test_battles_are_neutral_with_the_counts(models_page, store):
+    """From a new user's trial: 'Test accuracy 0.9401, -0.0015' in red against Production while
+    the paired comparison said no difference: the two were measured on different battles."""
+    app = models_page
+    app.selectbox(key="models_selected_version").set_value(2).run()
+    assert not app.exception, [e.value for e in app.exception]
+    metrics = delta_metrics(app)
+    assert len(metrics) == 4 and all(m.delta for m in metrics.values()), metrics
+    assert all(m.proto.color == MetricProto.MetricColor.GRAY for m in metrics.values())
+    assert all(m.proto.direction == MetricProto.MetricDirection.NONE for m in metrics.values())
+    second, first = confusion_battles(store, 2), confusion_battles(store, 1)
+    assert second != first  # different draws, as the trial's 4k and 40k
+    note = f"different test battles ({second:,} vs {first:,}): use Compare on fresh battles"
+    assert any(note in text for text in infos(app)), infos(app)
+    # An old version without a stored evaluation: its count is unknown, still neutral.
+    app.selectbox(key="models_selected_version").set_value(3).run()
+    assert any(f"(unknown vs {first:,})" in text for text in infos(app)), infos(app)
+    assert all(m.proto.color == MetricProto.MetricColor.GRAY for m in delta_metrics(app).values())
+
+
+@pytest.mark.slow
+def test_deltas_on_the_same_test_battles_keep_their_colours(models_page, store):
+    app = models_page
+    app.selectbox(key="models_selected_version").set_value(4).run()
+    assert not app.exception, [e.value for e in app.exception]
+    metrics = delta_metrics(app)
+    assert any(m.proto.color != MetricProto.MetricColor.GRAY for m in metrics.values()), metrics
+    assert not any("test battles" in text and "Compare" in text for text in infos(app))
+    same = f"on the same {confusion_battles(store, 1):,} test battles"
+    assert any(same in str(c.value) for c in app.caption), [c.value for c in app.caption]
+
+
+@pytest.mark.slow
+def test_every_column_of_the_versions_table_has_a_label_and_help(models_page):
+    table = models_page.dataframe[0]
+    config = json.loads(table.proto.columns)
+    for column in versions.TABLE_COLUMNS:
+        assert config.get(column, {}).get("help"), column
+        assert config[column].get("label"), column
+    assert config["accuracy"]["label"] == "test accuracy"
+    assert "test battles" in config["accuracy"]["help"]
+    assert "0-1" in config["accuracy"]["help"]  # the unit
+
+
+@pytest.mark.slow
+def test_a_decision_that_moved_nothing_reads_as_kept_in_the_audit_trail(models_page, store):
+    """From a new user's trial: 'training promote Production 3 -> 6 ... not_promoted' read as a
+    promotion to v6. The page says 'kept Production v1'; the stored entry is unchanged."""
+    audit = next(d.value for d in models_page.dataframe if "action" in d.value)
+    kept = audit[audit["status"] == "not_promoted"]
+    assert len(kept) == 2, audit  # v2 and v4, registered only (policy manual)
+    assert set(kept["action"]) == {"kept Production v1"}
+    assert kept["to_version"].isna().all() and set(kept["from_version"]) == {1}
+    assert sorted(r.split(" not promoted")[0] for r in kept["reason"]) == ["v2", "v4"]
+    assert all("manual" in reason for reason in kept["reason"])
+    promoted = audit[audit["status"] == "ok"]
+    assert promoted["action"].tolist() == ["promote"] and promoted["to_version"].tolist() == [1]
+    stored = MLflowTracker(settings=store).audit_log(store.model_name)
+    undone = stored[stored["status"] == "not_promoted"]
+    assert set(undone["action"]) == {"promote"} and set(undone["to_version"]) == {2, 4}
 
 
 def captions(app: AppTest) -> list[str]:
