@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from core.errors import PredictionDexError
 
@@ -102,6 +102,22 @@ def quiet_openmp() -> None:
     competing load and stole the CPU of the dashboard's pages (BENCHMARKS.md, OpenMP).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def end_cli(code: int | str | None) -> NoReturn:
+    """Leave a CLI with exit `code`, skipping the interpreter's last full garbage collection.
+
+    After a training, collecting what MLflow, SQLAlchemy and pandas leave behind kept the process
+    alive 4-8 s after its last line on a loaded 2-core machine (0.6 s frozen). Exit handlers
+    (atexit, MLflow's) still run and the standard streams are flushed; the frozen objects go
+    with the process. Raises SystemExit(code), always.
+    """
+    import gc
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    raise SystemExit(code)
 
 
 # The variable behind each Settings field: what from_env reads and to_env writes.

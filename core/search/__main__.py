@@ -1,5 +1,6 @@
 """`python -m core.search` (see core/search/cli.py)."""
 
+from core.config import end_cli
 from core.search.cli import main
 
-raise SystemExit(main())
+end_cli(main())
