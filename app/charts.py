@@ -35,31 +35,9 @@ def metric_across_versions(
             hovertemplate="v%{x}: %{y:.4f}<extra></extra>",
         )
     )
-    if metric == "accuracy" and frame["oracle_accuracy"].notna().any():
-        figure.add_trace(
-            go.Scatter(
-                x=frame["version"],
-                y=frame["oracle_accuracy"],
-                mode="lines",
-                name="Oracle (best expected accuracy)",
-                line={"color": "#9E9E9E", "dash": "dot"},
-                hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
-            )
-        )
-    expected = frame["expected_accuracy"] if "expected_accuracy" in frame else pd.Series()
-    if metric == "accuracy" and expected.notna().any():
-        # Like for like with the oracle: the test accuracy counts random winners and can lie above it.
-        figure.add_trace(
-            go.Scatter(
-                x=frame["version"],
-                y=expected,
-                mode="lines+markers",
-                name="Expected accuracy (the oracle's battles)",
-                line={"color": NEUTRAL, "dash": "dot", "width": 1},
-                marker={"size": 5},
-                hovertemplate="v%{x} expected: %{y:.4f}<extra></extra>",
-            )
-        )
+    if metric == "accuracy":
+        for trace in _oracle_traces(frame):
+            figure.add_trace(trace)
     if metric in ("accuracy", "oracle_accuracy", "train_accuracy"):
         figure.add_hline(
             y=threshold,
@@ -92,6 +70,36 @@ def metric_across_versions(
     figure.update_xaxes(**version_axis(frame["version"]))
     figure.update_yaxes(range=padded_range(_plotted_values(frame, metric, threshold)))
     return figure
+
+
+def _oracle_traces(frame: pd.DataFrame) -> list[go.Scatter]:
+    """The oracle line and, like for like with it, the model's expected accuracy on the oracle's
+    battles (the test accuracy counts random winners and can lie above the oracle)."""
+    traces = []
+    if frame["oracle_accuracy"].notna().any():
+        traces.append(
+            go.Scatter(
+                x=frame["version"],
+                y=frame["oracle_accuracy"],
+                mode="lines",
+                name="Oracle (best expected accuracy)",
+                line={"color": "#9E9E9E", "dash": "dot"},
+                hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
+            )
+        )
+    if "expected_accuracy" in frame and frame["expected_accuracy"].notna().any():
+        traces.append(
+            go.Scatter(
+                x=frame["version"],
+                y=frame["expected_accuracy"],
+                mode="lines+markers",
+                name="Expected accuracy (the oracle's battles)",
+                line={"color": NEUTRAL, "dash": "dot", "width": 1},
+                marker={"size": 5},
+                hovertemplate="v%{x} expected: %{y:.4f}<extra></extra>",
+            )
+        )
+    return traces
 
 
 def _plotted_values(frame: pd.DataFrame, metric: str, threshold: float) -> pd.Series:
