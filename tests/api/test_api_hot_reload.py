@@ -96,8 +96,7 @@ def test_cli_promotion_is_served_without_restart_then_outage_and_recovery(mlflow
     try:
         with running_api(replace(direct, tracking_uri=proxy.url)) as api:
             wait_ready(api)
-            # A first registry call slower than its deadline (a busy machine) serves local first
-            # and retries after the breaker's cool-down: the registry's v1 serves soon after.
+            # The local fallback answers first while the registry's v1 loads in the background.
             wait_for(lambda: served(api)[:2] == (str(v1), "registry"), 60, "v1 from the registry")
 
             with Hammer(api) as hammer:
