@@ -17,11 +17,11 @@ TEST_BATTLES = (
     "this version's own test battles: the matchups held out from its training (20% of the "
     "battles it was trained on by default), so two versions are measured on different battles"
 )
-SEARCH_OBJECTIVE_HELP = (
-    "The best trial's objective on the search's held-out matchups: log loss in nats (lower is "
-    "better; 0.693 = a coin flip) for a search with the default objective, accuracy (0-1, higher "
-    "is better) for one started with objective accuracy (the run's 'objective' param says which)."
-)
+OBJECTIVES = "models_study_objectives"  # session memo: study parent run id -> its objective
+OBJECTIVE_NAMES = {
+    "log_loss": "log loss (nats, lower is better)",
+    "accuracy": "accuracy (0-1, higher is better)",
+}
 
 
 def _number(label: str, help: str) -> st.column_config.NumberColumn:
@@ -123,15 +123,38 @@ def audit_trail(audit: pd.DataFrame) -> None:
     )  # fmt: skip
 
 
-def studies_table(studies: pd.DataFrame) -> None:
-    """The hyperparameter searches, their best value named as the search's objective."""
+def study_objectives(settings: Settings) -> dict[str, str]:
+    """Study parent run URL -> the objective it minimised or maximised ('log_loss',
+    'accuracy'), read from each study's run params once per session (it never changes)."""
+    known: dict[str, str] = st.session_state.setdefault(OBJECTIVES, {})
+    tracker = cache.get_tracker(settings)
+    for run in tracker.study_runs():
+        url = tracker.run_url(run.run_id)
+        if url not in known:
+            params, _ = tracker.run_data(run.run_id)
+            known[url] = params.get("objective", "")
+    return known
+
+
+def studies_table(settings: Settings, studies: pd.DataFrame) -> None:
+    """The hyperparameter searches, each best value named by its objective (log loss, ...)."""
+    objectives: dict[str, str] = {}
+    with guard.errors_shown("read the searches' objectives"):
+        objectives = study_objectives(settings)
+    shown = studies.copy()
+    names = [objectives.get(url, "") for url in shown["MLflow run"]]
+    shown.insert(shown.columns.get_loc("best value"), "objective",
+                 [OBJECTIVE_NAMES.get(name, name or "unknown") for name in names])  # fmt: skip
     st.dataframe(
-        studies, hide_index=True, key="models_studies_table",
+        shown, hide_index=True, key="models_studies_table",
         column_config={
             "MLflow run": st.column_config.LinkColumn(display_text="open"),
+            "objective": st.column_config.TextColumn(
+                "objective", help="What the search optimised on its held-out matchups."
+            ),
             "best value": st.column_config.NumberColumn(
-                "best objective (log loss unless set to accuracy)", format="%.6f",
-                help=SEARCH_OBJECTIVE_HELP,
+                "best value", format="%.6f",
+                help="The best trial's value of the objective (log loss: 0.693 = a coin flip).",
             ),
         },
     )  # fmt: skip

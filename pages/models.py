@@ -126,4 +126,4 @@ else:
 studies = cache.load_studies(settings)
 if not studies.empty:
     with st.expander(f"Hyperparameter searches ({len(studies)})", icon=":material/travel_explore:"):
-        models_tables.studies_table(studies)
+        models_tables.studies_table(settings, studies)

@@ -22,6 +22,7 @@ from core.features import FEATURE_COLUMNS
 from core.registry import MLflowTracker
 from core.train import TrainConfig, train_model
 from core.train.pipeline import make_estimator
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
@@ -228,3 +229,29 @@ def test_measured_text_for_fresh_and_unrecorded_reports():
     text = measured_text(1, legacy)
     assert text.startswith("v1: measured on 4,055 battles (counted from its confusion matrix)")
     assert "not recorded" in text
+
+
+@pytest.mark.slow
+def test_a_search_names_its_objective(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """From a new user's trial: 'best value 0.140556' did not say it was a log loss."""
+    settings = Settings(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                        artifacts_dir=tmp_path / "mlartifacts", models_dir=tmp_path / "models")  # fmt: skip
+    argv = ["--trials", "2", "--study", "by-accuracy", "--objective", "accuracy",
+            "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--n-battles", "2500",
+            "--oracle-sample", "100", "--oracle-replays", "50", "--promotion-policy", "manual"]  # fmt: skip
+    done = run_cli("core.search", argv, settings, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(settings.models_dir))
+    st.cache_data.clear()
+    app = AppTest.from_file(str(MAIN), default_timeout=120)
+    app.run()
+    app.switch_page("../pages/models.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    studies = next(d for d in app.dataframe if "best value" in d.value)
+    row = studies.value.iloc[0]
+    assert (row["study"], row["objective"]) == ("by-accuracy", "accuracy (0-1, higher is better)")
+    assert 0.5 <= row["best value"] <= 1
+    assert json.loads(studies.proto.columns)["best value"]["help"]
+    st.cache_data.clear()
