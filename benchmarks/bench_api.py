@@ -245,11 +245,12 @@ def registry_server(settings: Settings, workdir: Path) -> Iterator[str]:
         remote = replace(settings, tracking_uri=server.url, models_dir=workdir / "unused")
         tracker = MLflowTracker(settings=remote)
         folder = Path(settings.models_dir)
-        tracker.start_run("bench_api_team_mode")
-        tracker.log_model_dir(folder, artifacts.sha256_file(folder / artifacts.MANIFEST_FILE))
-        version = tracker.register_model(remote.model_name, "bench_api_team_mode")
-        tracker.end_run()
-        tracker.promote_to_production(remote.model_name, version)
+        with contextlib.redirect_stdout(sys.stderr):  # MLflow prints the run's link: stdout is JSON
+            tracker.start_run("bench_api_team_mode")
+            tracker.log_model_dir(folder, artifacts.sha256_file(folder / artifacts.MANIFEST_FILE))
+            version = tracker.register_model(remote.model_name, "bench_api_team_mode")
+            tracker.end_run()
+            tracker.promote_to_production(remote.model_name, version)
         yield server.url
 
 
