@@ -319,7 +319,8 @@ def test_busy_promotion_lock_leaves_a_registered_version_not_promoted(settings_f
         ({"grid_type": "huge"}, r"Grid: grid_type='huge' is not valid"),
         ({"threshold": 1.5}, r"Promotion threshold: threshold=1.5 is out of range"),
         ({"oracle_replays": 0}, r"Replays per battle: oracle_replays=0 is out of range"),
-        ({"version_label": "x" * 101}, r"Version label: version_label is too long"),
+        ({"version_label": "x" * 101}, r"Version label: 101 characters long: keep it to 100"),
+        ({"version_label": "../x"}, r"Version label '\.\./x' has '/' in it: a label is letters"),
         ({"colour": "red"}, r"Unknown setting 'colour'"),
     ],
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from core.dataset import (
     write_parquet_atomically,
 )
 from core.errors import PredictionDexError
-from core.train.config import DEFAULT_BATTLES, TrainConfig, field_limits
+from core.train.config import DEFAULT_BATTLES, TrainConfig, check_version_label, field_limits
 from core.train.hyperparameters import MODEL_TYPES, TrainingError
 from core.train.pipeline import TrainResult, train_model
 
@@ -67,30 +66,15 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-MAX_LABEL_CHARS = 100  # as the Train page's "Version label" box (TrainConfig.version_label)
-# A label names the version and its run ("train_xgboost_<label>_<time>"): words, not a path.
-LABEL_PATTERN = re.compile(r"[\w .,:;+#()\[\]'=@-]*")
-
-
 def parse_version_label(text: str) -> str:
-    """A --version label, stripped: at most 100 characters of letters, digits, spaces and
-    . , : ; + # ( ) [ ] ' = @ - _ (no path separators, no control characters).
+    """A --version label, checked at parse time by TrainConfig's rule (check_version_label).
 
     Raises argparse.ArgumentTypeError (one `error:` line at parse time, before any work).
     """
-    label = text.strip()
-    if len(label) > MAX_LABEL_CHARS:
-        raise argparse.ArgumentTypeError(
-            f"the label is {len(label)} characters long: keep it to {MAX_LABEL_CHARS} characters"
-        )
-    if not LABEL_PATTERN.fullmatch(label):
-        bad = sorted({char for char in label if not LABEL_PATTERN.fullmatch(char)})
-        shown = " ".join(repr(char) for char in bad[:5])
-        raise argparse.ArgumentTypeError(
-            f"{text[:40]!r} has {shown} in it: a label is letters, digits, spaces and "
-            ". , : ; + # ( ) [ ] ' = @ - _ (e.g. --version v2 or --version 'tuned depth 6')"
-        )
-    return label
+    try:
+        return check_version_label(text)
+    except TrainingError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,6 +7,7 @@ through `field_limits()` instead of restating them, so a limit changes in one pl
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,32 @@ from core.train.hyperparameters import (
 STARTER_BATTLES = 60_000
 DEFAULT_BATTLES = 200_000
 MAX_SEED = 2**32 - 1
+
+
+MAX_LABEL_CHARS = 100  # the Train page's "Version label" box and --version
+# A label names the version and its run ("train_xgboost_<label>_<time>"): words, not a path.
+LABEL_PATTERN = re.compile(r"[\w .,:;+#()\[\]'=@-]*")
+
+
+def check_version_label(text: str) -> str:
+    """A version label, stripped: at most 100 characters of letters, digits, spaces and
+    . , : ; + # ( ) [ ] ' = @ - _ (no path separators, no control characters).
+
+    Raises TrainingError naming the characters that are not allowed.
+    """
+    label = str(text).strip()
+    if len(label) > MAX_LABEL_CHARS:
+        raise TrainingError(
+            f"Version label: {len(label)} characters long: keep it to {MAX_LABEL_CHARS} characters"
+        )
+    if not LABEL_PATTERN.fullmatch(label):
+        bad = sorted({char for char in label if not LABEL_PATTERN.fullmatch(char)})
+        shown = " ".join(repr(char) for char in bad[:5])
+        raise TrainingError(
+            f"Version label {label[:40]!r} has {shown} in it: a label is letters, digits, spaces and "
+            ". , : ; + # ( ) [ ] ' = @ - _ (e.g. v2 or 'tuned depth 6')"
+        )
+    return label
 
 
 def _level_range(value: object) -> LevelRange:
@@ -81,7 +108,7 @@ class TrainConfig(BaseModel):
     roster: str = Field("letsgo", title="Roster")
     use_gridsearch: bool = False
     grid_type: Literal["fast", "full"] = Field("fast", title="Grid")
-    version_label: str = Field("", title="Version label", max_length=100)
+    version_label: str = Field("", title="Version label")
     threshold: float | None = _limit(
         None, "Promotion threshold", "test accuracy needed for promotion", 0.01, ge=0.0, le=1.0
     )
@@ -120,6 +147,11 @@ class TrainConfig(BaseModel):
     def _checked_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         model_type = info.data.get("model_type")
         return value if model_type is None else validate_params(model_type, value)
+
+    @field_validator("version_label")
+    @classmethod
+    def _plain_label(cls, value: str) -> str:
+        return check_version_label(value)
 
     @field_validator("scenario")
     @classmethod
