@@ -79,8 +79,10 @@ class PredictResponse(Served):
     pokemon_b: str
     name_a: str
     name_b: str
-    winner: str
-    winner_id: str
+    winner: str = Field(
+        description='the favoured Pokémon\'s name; "even" when p_a_wins is exactly 0.5'
+    )
+    winner_id: str | None = Field(description="its Showdown id; null when even")
     p_a_wins: float = Field(description="P(A wins), 0..1")
     level_a: int
     level_b: int

@@ -229,6 +229,18 @@ def test_duplicates_are_scored_once_and_answered_in_place(model):
     assert answers["pokemon_a"].tolist() == ["mew", "onix", "mew", "mew"]
 
 
+def test_a_mirror_row_names_nobody_as_predict_winner_does(model):
+    """P(A wins) exactly ½ (a mirror) is "even" with no winner id, in the batch as in one answer."""
+    rows = [MatchupInput(1, "Pikachu", "pikachu"), MatchupInput(2, "Mewtwo", "Magikarp")]
+    answers = predict_batch(model.get_model(), rows).answers
+    assert answers["p_a_wins"].tolist()[0] == 0.5
+    assert (answers["winner"][0], answers["winner_id"][0]) == ("even", None)
+    one = model.predict_winner("Mewtwo", "Magikarp")
+    assert (answers["winner"][1], answers["winner_id"][1]) == (one.winner, one.winner_id)
+    mirror = model.predict_winner("Pikachu", "pikachu")
+    assert (mirror.winner, mirror.winner_id) == ("even", None)
+
+
 def test_row_numbers_are_positions_in_the_file_blank_rows_counted():
     text = HEADER + "Venusaur,Dragonite,,,,\n,,,,,\n\nPikachu,,,,,\n   ,  ,,,,\nOnix,Pikachu,,,,\n"
     rows, errors = read_batch_csv(text.encode())

@@ -42,11 +42,16 @@ class Contribution:
     contribution: float
 
 
+EVEN = "even"  # the winner of an answer that favours neither side (P(A wins) exactly ½)
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One answer: who wins, how sure, which model said so and (when asked) why.
 
-    Fields: `pokemon_a`/`pokemon_b` (Showdown ids), `name_a`/`name_b`, `winner_id`/`winner`,
+    Fields: `pokemon_a`/`pokemon_b` (Showdown ids), `name_a`/`name_b`, `winner_id`/`winner`
+    (the side with P > ½; when P(A wins) is exactly ½, as in every mirror match, `winner` is
+    EVEN and `winner_id` None: naming A would be a coin the model never flipped),
     `p_a_wins` (probability in [0, 1]), `model_version`, `source` ("registry" or "local"),
     `model_type`, `model_name`, the resolved `level_a`/`level_b` and `moves_a`/`moves_b` (move
     ids), `contributions` (largest |contribution| first; empty unless explained),
@@ -57,7 +62,7 @@ class Prediction:
     pokemon_b: str
     name_a: str
     name_b: str
-    winner_id: str
+    winner_id: str | None
     winner: str
     p_a_wins: float
     model_version: str | None
@@ -210,14 +215,14 @@ def predict_winner(
     p_a_wins = float(score_configurations(served, dex, matchup_arrays(dex, matchup), row)[0])
     simulated = simulate(dex, matchup, simulate_battles) if simulate_battles else None
     a, b = dex.get(matchup.pokemon_a), dex.get(matchup.pokemon_b)
-    winner = a if p_a_wins >= 0.5 else b
+    winner = None if p_a_wins == 0.5 else a if p_a_wins > 0.5 else b
     return Prediction(
         pokemon_a=a.id,
         pokemon_b=b.id,
         name_a=a.name,
         name_b=b.name,
-        winner_id=winner.id,
-        winner=winner.name,
+        winner_id=None if winner is None else winner.id,
+        winner=EVEN if winner is None else winner.name,
         p_a_wins=p_a_wins,
         model_version=served.model_version,
         source=served.source,

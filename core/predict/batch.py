@@ -19,7 +19,7 @@ import numpy as np
 from core import battle
 from core.errors import PredictionDexError
 from core.pokedex import STRUGGLE_ID, Pokedex, load_pokedex
-from core.predict.answers import score_configurations
+from core.predict.answers import EVEN, score_configurations
 from core.predict.sources import ServedModel, Source
 
 if TYPE_CHECKING:
@@ -268,8 +268,8 @@ def _answer_table(
     ids = np.array(dex.pokemon_ids, dtype=object)
     names = np.array([dex.pokemon[pid].name for pid in dex.pokemon_ids], dtype=object)
     move_ids = dex.move_ids
-    a_wins = p_a_wins >= 0.5
-    winner = np.where(a_wins, arrays.a, arrays.b)
+    winner = np.where(p_a_wins > 0.5, arrays.a, arrays.b)
+    even = np.asarray(p_a_wins) == 0.5  # a mirror: nobody is named (as predict_winner)
     return pd.DataFrame(
         {
             "row": np.array([r.row for r in rows], dtype=np.int64),
@@ -282,8 +282,9 @@ def _answer_table(
             "moves_a": [[move_ids[m] for m in line if m >= 0] for line in arrays.moves_a.tolist()],
             "moves_b": [[move_ids[m] for m in line if m >= 0] for line in arrays.moves_b.tolist()],
             "p_a_wins": np.asarray(p_a_wins, dtype=np.float64),
-            "winner_id": ids[winner],
-            "winner": names[winner],
+            # object, not str: pandas' string dtype would turn the mirror's None into NaN.
+            "winner_id": pd.Series(np.where(even, None, ids[winner]), dtype=object),
+            "winner": np.where(even, EVEN, names[winner]),
         },
         columns=ANSWER_COLUMNS,
     )

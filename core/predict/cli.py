@@ -22,8 +22,6 @@ from core.predict.export import export_local_model
 from core.predict.policy import PredictionModel
 from core.predict.sources import one_line
 
-EVEN = "even"  # the winner of an answer that favours neither side (P(A wins) exactly ½)
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with its usage errors on one line (exit 2), like every other error here."""
@@ -67,8 +65,6 @@ def _predict_main(argv: list[str]) -> dict:
     # itself says why local files served.
     status = model.status()
     answer = prediction.to_dict()
-    if prediction.p_a_wins == 0.5:  # exactly even: naming A would be a coin the model never flipped
-        answer.update(winner=EVEN, winner_id=None)
     return {
         **answer,
         "fallback_reason": status.fallback_reason,

@@ -95,6 +95,21 @@ def test_predict_is_the_dashboards_answer(api, local_settings):
     assert 0.0 <= answer["p_a_wins"] <= 1.0
 
 
+def test_a_mirror_is_even_with_no_winner_id(api):
+    response = api.post("/predict", json={"pokemon_a": "Pikachu", "pokemon_b": "pikachu"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["p_a_wins"], answer["winner"], answer["winner_id"]) == (0.5, "even", None)
+
+
+def test_a_mirror_row_of_a_batch_is_even_too(api):
+    body = {"rows": [{"pokemon_a": "Pikachu", "pokemon_b": "pikachu"}]}
+    response = api.post("/predict/batch", json=body)
+    assert response.status_code == 200, response.text
+    prediction = response.json()["results"][0]["prediction"]
+    assert (prediction["winner"], prediction["winner_id"]) == ("even", None)
+
+
 def test_predict_with_explain_and_levels_and_moves(api):
     answer = predict(
         api, pokemon_a="pikachu", pokemon_b="Onix", level_a=80, level_b=20,
