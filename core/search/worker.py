@@ -23,7 +23,10 @@ from core.search.storage import HEARTBEAT_SECONDS, cache_dir, open_storage
 
 logger = logging.getLogger(__name__)
 
-COUNTED_STATES = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+# Trials that count against the budget: finished or being run. A WAITING (enqueued) trial is not:
+# it is run by the next worker that asks, as one of the budget's trials (counting it made
+# `--trials 1` with the enqueued defaults run nothing).
+COUNTED_STATES = ("COMPLETE", "PRUNED", "RUNNING")
 READY_WAIT_SECONDS = 60.0
 
 
