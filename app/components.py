@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import actions, charts, guard, models_tables
-from app.explanations import Explanation
+from app import actions, guard, models_tables
 from core.config import Settings
 from core.pokedex import STAT_NAMES, Pokedex, Pokemon
 from core.pokedex.names import display_aliases
@@ -78,12 +77,6 @@ def pokemon_label(dex: Pokedex, pokemon_id: str) -> str:
     return " · ".join([f"#{pokemon.number:03d} {pokemon.name}", *display_aliases(pokemon)])
 
 
-def move_label(dex: Pokedex, move_id: str) -> str:
-    """'Thunderbolt (Electric, 90)'."""
-    move = dex.moves[move_id]
-    return f"{move.name} ({move.type}, {move.power:g})"
-
-
 def type_badges(types: tuple[str, ...]) -> None:
     """One coloured badge per type."""
     badges = []
@@ -146,86 +139,6 @@ def percent(p: float) -> str:
     if 0.9995 < p < 1.0:
         return "> 99.9%"
     return f"{p:.1%}"
-
-
-def prediction_result(
-    prediction: Prediction, dex: Pokedex, fallback_reason: str | None, explanation: Explanation
-) -> None:
-    """The winner, P(A wins), who answered, the simulator's rate next to it, and why."""
-    if prediction.source == "local":
-        st.warning(
-            f"Local fallback model: this answer comes from models/ "
-            f"({serving_label(prediction.source, prediction.model_version)}), not from the "
-            "registry. Why: "
-            f"{fallback_reason or 'the registry is not in use'}.",
-            icon=":material/cloud_off:",
-        )
-    p_a = prediction.p_a_wins
-    st.subheader("Even: neither side is favoured" if p_a == 0.5 else f"{prediction.winner} wins")
-    columns = st.columns(4)
-    columns[0].metric(f"P({prediction.name_a} wins)", percent(p_a))
-    columns[1].metric(f"P({prediction.name_b} wins)", percent(1 - p_a))
-    if prediction.simulated_p_a_wins is not None:
-        simulated = prediction.simulated_p_a_wins
-        columns[2].metric(
-            f"Simulator, {prediction.simulated_battles:,} battles",
-            percent(simulated),
-            f"model {100 * (p_a - simulated):+.1f} pts",
-            delta_color="off",
-            delta_arrow="off",
-            help=f"Share of simulated battles that {prediction.name_a} won.",
-        )
-    columns[3].metric(
-        "Answered by",
-        f"v{prediction.model_version}" if prediction.model_version else "unversioned",
-        "local fallback" if prediction.source == "local" else prediction.source,
-        delta_color="off",
-        delta_arrow="off",
-    )
-    simulator_disagreement(prediction)
-    st.caption(f"Served by {serving_caption(prediction)}")
-    moves_a = ", ".join(dex.moves[m].name for m in prediction.moves_a)
-    moves_b = ", ".join(dex.moves[m].name for m in prediction.moves_b)
-    st.caption(
-        f"{prediction.name_a} (level {prediction.level_a}): {moves_a} · "
-        f"{prediction.name_b} (level {prediction.level_b}): {moves_b}"
-    )
-    why(prediction, explanation)
-
-
-def simulator_disagreement(prediction: Prediction) -> None:
-    """A visible warning when the model and the simulator differ by more than the tolerance."""
-    if prediction.simulated_p_a_wins is None:
-        return
-    gap = 100 * (prediction.p_a_wins - prediction.simulated_p_a_wins)
-    if abs(gap) > DISAGREEMENT_POINTS:
-        st.warning(
-            f"The model and the simulator disagree by {abs(gap):.1f} points (model "
-            f"{prediction.p_a_wins:.1%}, simulator {prediction.simulated_p_a_wins:.1%} for "
-            f"{prediction.name_a}). Trust the simulator for this matchup; a model trained on more "
-            "battles usually closes the gap.",
-            icon=":material/warning:",
-        )
-
-
-def why(prediction: Prediction, explanation: Explanation) -> None:
-    """The reasons chart and what its zero means."""
-    st.plotly_chart(
-        charts.contributions_bar(
-            explanation.reasons, prediction.name_a, prediction.name_b,
-            explanation.unit, explanation.base_rate,
-        ),
-        key="predict_contributions_chart",
-    )  # fmt: skip
-    unit = "log-odds" if explanation.unit == "log-odds" else "probability points"
-    st.caption(
-        f"Each bar is one reason's push on the model's score, in {unit}: right for "
-        f"{prediction.name_a}, left for {prediction.name_b}. Zero is the model's base rate "
-        f"(P({prediction.name_a} wins) = {explanation.base_rate:.0%} before it looks at the "
-        "matchup: the answer reads the matchup both ways, so neither side starts ahead); the "
-        "pushes add up to the answer's lead over even. A reason that is the same for both "
-        "Pokémon is one bar."
-    )
 
 
 def _forget_pending() -> None:
