@@ -19,7 +19,7 @@ from core.evaluate import (
     paired_oracle_gap,
 )
 from core.evaluate.compare import compare_models, fresh_battles, verdict_of
-from core.evaluate.figure import BLUE, CONFUSION_AREA, ORANGE, PANEL, SIZE
+from core.evaluate.figure import build_report_figure
 from core.evaluate.matchups import held_out_pairs, pair_truth, served_probability
 from core.evaluate.metrics import FeatureRows
 from core.evaluate.report import write_report
@@ -211,12 +211,6 @@ def test_report_importance_of_a_random_forest(small_world):
 # --- the evaluation figure (evaluation.png, what the MLflow UI shows) -------------------------
 
 
-def _panel_pixels(image, column: int, row: int, color) -> int:
-    width, height = PANEL
-    crop = image.crop((column * width, row * height, (column + 1) * width, (row + 1) * height))
-    return sum(count for count, rgb in crop.getcolors(width * height) if rgb == color)
-
-
 def test_the_evaluation_figure_draws_the_report_of_a_real_evaluation(small_world, tmp_path):
     data, split, features, strong, _ = small_world
     report = evaluate_model(strong, data, split["test"], features=features, oracle_sample=200,
@@ -225,21 +219,24 @@ def test_the_evaluation_figure_draws_the_report_of_a_real_evaluation(small_world
     assert [path.name for path in paths] == ["evaluation.json", "evaluation.png"]
     assert json.loads(paths[0].read_text())["confusion"] == report["confusion"]
     with Image.open(paths[1]) as png:
-        assert png.format == "PNG" and png.size == SIZE
-        image = png.convert("RGB")
-    assert _panel_pixels(image, 0, 0, BLUE) > 50  # observed win rate per bin
-    assert _panel_pixels(image, 0, 0, ORANGE) > 50  # true p of the oracle's sample
-    assert _panel_pixels(image, 1, 0, BLUE) > 200  # the ROC curve
-    assert _panel_pixels(image, 1, 1, BLUE) > 1000  # importance bars
-    # Each confusion cell is shaded by its count: a larger count is never lighter.
-    left, top, side = CONFUSION_AREA
-    shade = {}
-    for (i, j), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
-        corner = (int(left + side / 2 * j + 8), int(top + side / 2 * i + 8))  # off the text
-        shade[key] = sum(image.getpixel(corner))
-    by_count = sorted(shade, key=lambda key: report["confusion"][key])
-    assert [shade[key] for key in by_count] == sorted(shade.values(), reverse=True)
-    assert shade[by_count[0]] > shade[by_count[-1]]
+        assert png.format == "PNG" and png.size == (880, 640)
+    reliability, roc, confusion, importance = build_report_figure(report).axes
+    # Reliability: the diagonal, then the observed rate and the true p at each bin's prediction.
+    lines = {line.get_label(): line for line in reliability.get_lines()}
+    bins = report["reliability"]
+    for key, label in (("observed", "observed"), ("true_p", "true p")):
+        shown = [(x, y) for x, y in zip(bins["predicted"], bins[key], strict=True) if y is not None]
+        assert list(zip(lines[label].get_xdata(), lines[label].get_ydata(), strict=True)) == shown
+    assert list(roc.get_lines()[0].get_xdata()) == report["roc"]["fpr"]
+    assert f"{report['roc']['auc']:.4f}" in roc.get_title()
+    cells = report["confusion"]
+    shown = confusion.get_images()[0].get_array().tolist()
+    assert shown == [[cells["tn"], cells["fp"]], [cells["fn"], cells["tp"]]]
+    assert {text.get_text() for text in confusion.texts} == {
+        f"{k}\n{v:,}" for k, v in cells.items()
+    }
+    top = report["importance"][:10]
+    assert [bar.get_width() for bar in importance.patches] == [r["gain"] for r in top[::-1]]
 
 
 def test_the_evaluation_figure_of_a_one_class_report_has_empty_panels(tmp_path):
@@ -252,10 +249,11 @@ def test_the_evaluation_figure_of_a_one_class_report_has_empty_panels(tmp_path):
     }
     (_, png_path) = write_report(report, tmp_path)
     with Image.open(png_path) as png:
-        image = png.convert("RGB")
-    assert image.size == SIZE
-    for column, row in ((0, 0), (1, 0), (1, 1)):
-        assert _panel_pixels(image, column, row, BLUE) == 0
+        assert png.size == (880, 640)
+    reliability, roc, _, importance = build_report_figure(report).axes
+    assert len(reliability.get_lines()) == 1  # the diagonal only
+    assert list(roc.get_lines()[0].get_xdata()) == [] and "AUC —" in roc.get_title()
+    assert not importance.patches
 
 
 # --- fresh battles never rebuild a training dataset (trial finding 1) ----------------------
