@@ -392,8 +392,10 @@ def test_the_train_cli_prints_the_decision_after_deciding(settings_factory) -> N
     done = run_cli("core.jobs", argv, settings, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    deciding = next(i for i, line in enumerate(lines) if "deciding on version 1" in line)
-    after = lines[deciding + 1 :]
+    # Progress lines are samples of the job's message (every 0.5 s): a short "deciding on
+    # version 1" may not be sampled. The decision lines must come after the last of them.
+    last_progress = max(i for i, line in enumerate(lines) if line.startswith("["))
+    after = lines[last_progress + 1 :]
     assert any(re.fullmatch(r"✅ Model trained: test_accuracy=0\.\d{4} \(oracle 0\.\d{4}\)", x)
                for x in after), after  # fmt: skip
     assert "✅ Registered as version 1 in Model Registry" in after
