@@ -131,7 +131,7 @@ def test_home_sets_the_oracle_beside_the_models_expected_accuracy_on_the_same_ba
     import numpy as np
 
     table = MLflowTracker(settings=app_env).compare_models(app_env.model_name)
-    production = table.set_index("version").loc[1]
+    production = table.set_index("stage").loc["Production"]  # earlier tests may have promoted
     client = mlflow.MlflowClient(tracking_uri=app_env.tracking_uri)
     logged = client.get_run(production["run_id"]).data.metrics
     assert production["expected_accuracy"] == pytest.approx(logged["expected_accuracy"])
@@ -146,7 +146,9 @@ def test_home_sets_the_oracle_beside_the_models_expected_accuracy_on_the_same_ba
     line = traces["Expected accuracy (the oracle's battles)"]["y"]
     if isinstance(line, dict):  # plotly's typed-array JSON: base64 bytes and a dtype
         line = np.frombuffer(base64.b64decode(line["bdata"]), dtype=line["dtype"])
-    assert line[0] == pytest.approx(logged["expected_accuracy"])  # v1 first
+    versions = sorted(table["version"])  # the chart's x order
+    at = versions.index(int(table.loc[table["stage"] == "Production", "version"].item()))
+    assert line[at] == pytest.approx(logged["expected_accuracy"])
 
 
 def test_mlflow_ui_link_says_how_to_start_it_when_nothing_answers(
