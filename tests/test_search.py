@@ -260,7 +260,7 @@ def test_search_mode_starts_shows_live_trials_and_cancels(settings_factory, monk
     assert not app.exception, [e.value for e in app.exception]
     job = app.session_state["search_job"]
     try:
-        table = _wait_for_live_rows(app)
+        table = _wait_for_live_rows(app, job)
     finally:
         cancel = [button for button in app.button if button.key == "search_cancel"]
         if cancel and not job.finished:
@@ -314,7 +314,7 @@ def test_two_workers_share_a_postgres_study_tracked_by_an_mlflow_server(
     assert "***" in result["storage"] and password not in result["storage"]
 
 
-def _wait_for_live_rows(app):
+def _wait_for_live_rows(app, job):
     """Rerun the page until its live table shows a trial (polled to a deadline); the table."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
@@ -324,7 +324,14 @@ def _wait_for_live_rows(app):
         if len(table):
             return table
         time.sleep(0.5)
-    raise AssertionError("the live table never showed a trial")
+    from core.jobs import TRAINING_QUEUE
+
+    view = job.view()  # why: still queued behind another job, running with no trial, or ended
+    raise AssertionError(
+        f"the live table never showed a trial: job {view.state}, queue position "
+        f"{TRAINING_QUEUE.position(job)}, error {view.error!r}, "
+        f"trials {[t.state.name for t in load_trials(view.storage_url, 'from-the-page')]}"
+    )
 
 
 @pytest.mark.parametrize("policy", [None, "threshold", "beats_production", "manual"])
