@@ -72,34 +72,24 @@ def metric_across_versions(
     return figure
 
 
+# The oracle line and, like for like with it, the model's expected accuracy on the oracle's
+# battles (the test accuracy counts random winners and can lie above the oracle).
+_ORACLE_LINES = (
+    ("oracle_accuracy", "Oracle (best expected accuracy)", "oracle", "lines",
+     {"color": "#9E9E9E", "dash": "dot"}),
+    ("expected_accuracy", "Expected accuracy (the oracle's battles)", "expected", "lines+markers",
+     {"color": NEUTRAL, "dash": "dot", "width": 1}),
+)  # fmt: skip
+
+
 def _oracle_traces(frame: pd.DataFrame) -> list[go.Scatter]:
-    """The oracle line and, like for like with it, the model's expected accuracy on the oracle's
-    battles (the test accuracy counts random winners and can lie above the oracle)."""
-    traces = []
-    if frame["oracle_accuracy"].notna().any():
-        traces.append(
-            go.Scatter(
-                x=frame["version"],
-                y=frame["oracle_accuracy"],
-                mode="lines",
-                name="Oracle (best expected accuracy)",
-                line={"color": "#9E9E9E", "dash": "dot"},
-                hovertemplate="v%{x} oracle: %{y:.4f}<extra></extra>",
-            )
-        )
-    if "expected_accuracy" in frame and frame["expected_accuracy"].notna().any():
-        traces.append(
-            go.Scatter(
-                x=frame["version"],
-                y=frame["expected_accuracy"],
-                mode="lines+markers",
-                name="Expected accuracy (the oracle's battles)",
-                line={"color": NEUTRAL, "dash": "dot", "width": 1},
-                marker={"size": 5},
-                hovertemplate="v%{x} expected: %{y:.4f}<extra></extra>",
-            )
-        )
-    return traces
+    """The _ORACLE_LINES the frame has values for."""
+    return [
+        go.Scatter(x=frame["version"], y=frame[column], mode=mode, name=name, line=line,
+                   marker={"size": 5}, hovertemplate=f"v%{{x}} {short}: %{{y:.4f}}<extra></extra>")
+        for column, name, short, mode, line in _ORACLE_LINES
+        if column in frame and frame[column].notna().any()
+    ]  # fmt: skip
 
 
 def _plotted_values(frame: pd.DataFrame, metric: str, threshold: float) -> pd.Series:
