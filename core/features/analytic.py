@@ -6,8 +6,9 @@ turn), crits are exact for one and two uses (per-move crit chance, always-crit i
 bucketed (0, 1, 2, 3+ crits) beyond, the sum of rolls is exact for one and two single-hit uses (the
 16 × 16 roll grid) and normal (continuity-corrected) beyond. A multi-hit use is k hits (k fixed or
 2–5 at 35/35/15/15 %), a roll and crit per hit; fixed and level damage have no variance; a
-half-HP move (Super Fang) needs ⌈log2 HP⌉ + 1 landed uses. Recoil and drain are folded into the
-race: what the defender loses (recoil) or regains (drain) per turn scales the HP to take; where
+half-HP move (Super Fang) needs ⌈log2 HP⌉ + 1 landed uses. Recoil is folded into the race (what
+the defender loses per turn scales the HP to take), drain goes into the HP to take after each
+landed use (`core.features.drain`: heals only between the attacker's blows); where
 both sides play their best move and one recoils or hits several times, the race is solved again
 on the lattice of landed uses (`core.features.self_change`: recoil in turn order, exact sums). The
 random policy is a per-turn mixture over the moveset (normal per use), and who moves first is
@@ -27,6 +28,7 @@ from scipy.special import ndtr
 
 from core.battle import ROLL_MAX, ROLL_MIN, BattleArrays, BattleTables, SideMoves, roll_damage
 from core.battle.engine import MAX_TURNS
+from core.features.drain import HealLaw, Heals, heal_law, heals_between, sure_hits, two_use_ko
 from core.features.self_change import Pending, pending_rows, solve_pending
 from core.pokedex import HITS_2_TO_5, Pokedex
 
@@ -56,7 +58,9 @@ class _Side:
     """One side attacking: per-turn landing probability, the landed use and the race inputs."""
 
     land: np.ndarray  # (n,) P(a damaging use lands this turn)
-    hp: np.ndarray  # (n,) HP to take (recoil/drain folded in)
+    hp: np.ndarray  # (n,) HP to take (recoil folded in) before my first landed use
+    step: np.ndarray  # (n,) HP the defender regains (drain) per my landed use after the first
+    step_var: np.ndarray  # (n,) its variance (from the count of its uses in between)
     mean: np.ndarray  # (n,) mean damage of a landed use
     var: np.ndarray  # (n,) its variance
     low: np.ndarray  # (n,) least damage of a landed use (> 0), for the horizon
@@ -103,10 +107,11 @@ def _slot_moments(dex: Pokedex, side: SideMoves, moves: np.ndarray, used: np.nda
     return (*out, plain, crit, cell)
 
 
-def _single_g12(plain: np.ndarray, crit: np.ndarray, c: np.ndarray, hp: np.ndarray) -> np.ndarray:
-    """(k, 2) exact P(KO) after one and two landed single-hit uses (crits and rolls exact)."""
-    hp = hp[:, None]
-    one = (1 - c) * (plain >= hp).mean(1) + c * (crit >= hp).mean(1)
+def _single_g12(plain, crit, c: np.ndarray, hp: np.ndarray, hp_two: np.ndarray) -> np.ndarray:
+    """(k, 2) exact P(KO) after one and two landed single-hit uses (crits and rolls exact), the
+    HP to take being `hp` for one use and `hp_two` for two."""
+    one = (1 - c) * (plain >= hp[:, None]).mean(1) + c * (crit >= hp[:, None]).mean(1)
+    hp = hp_two[:, None]
 
     def pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # rolls sorted: decide the sure rows
         low, high = x[:, 0] + y[:, 0], x[:, -1] + y[:, -1]
@@ -122,8 +127,9 @@ def _single_g12(plain: np.ndarray, crit: np.ndarray, c: np.ndarray, hp: np.ndarr
     return np.column_stack([one, two])
 
 
-def _multi_g12(plain, crit, c, lo, hi, hp) -> np.ndarray:
-    """(k, 2) P(KO) after one and two landed multi-hit uses: hit counts exact, rolls normal."""
+def _multi_g12(plain, crit, c, lo, hi, hp, hp_two) -> np.ndarray:
+    """(k, 2) P(KO) after one and two landed multi-hit uses (HP to take `hp`, then `hp_two`):
+    hit counts exact, rolls normal."""
     k_pmf = np.where((lo == hi)[:, None], np.eye(6)[np.minimum(lo, 5)], _K_PMF[None])
     mean_hit = ((1 - c[:, None]) * plain + c[:, None] * crit).mean(1)
     var_hit = ((1 - c[:, None]) * plain**2 + c[:, None] * crit**2).mean(1) - mean_hit**2
@@ -131,9 +137,10 @@ def _multi_g12(plain, crit, c, lo, hi, hp) -> np.ndarray:
     for k in range(6):
         two_pmf[:, k : k + 6] += k_pmf[:, k : k + 1] * k_pmf
     out = []
-    for pmf in (k_pmf, two_pmf):
+    for pmf, need in ((k_pmf, hp), (two_pmf, hp_two)):
         hits = np.arange(pmf.shape[1])[None]
-        z = (hits * mean_hit[:, None] - hp[:, None] + 0.5) / np.sqrt(hits * var_hit[:, None] + _EPS)
+        spread = np.sqrt(hits * var_hit[:, None] + _EPS)
+        z = (hits * mean_hit[:, None] - need[:, None] + 0.5) / spread
         out.append((pmf * np.where(hits > 0, ndtr(z), 0.0)).sum(1))
     return np.column_stack(out)
 
@@ -149,7 +156,7 @@ class _Policy:
     var_s: np.ndarray
     low_s: np.ndarray
     mean: np.ndarray  # (n,) mean damage of a landed use (the policy's mixture)
-    drain: np.ndarray  # (n,) share of the damage dealt healed, given a use landed
+    heal: HealLaw  # HP healed (drain) by a landed use that does not KO
     recoil: np.ndarray  # (n,) share of the damage dealt lost
     struggle: np.ndarray  # (n,) HP lost per turn whatever happens (Struggle)
     plain: np.ndarray  # (cells, 16) rolls of the slots in use, without and with a crit
@@ -157,7 +164,8 @@ class _Policy:
     cell: np.ndarray  # (n, 4) each slot's row in plain/crit, -1 when unused
 
 
-def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, own_hp) -> _Policy:
+def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, hp) -> _Policy:
+    """The policy's per-turn figures; `hp` is (own HP, the other side's HP)."""
     n = len(best)
     valid = moves >= 0
     hurts = valid & (side.effectiveness > 0)
@@ -168,77 +176,91 @@ def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, own_hp) -
     mean_s, var_s, low_s, plain, crit, cell = _slot_moments(dex, side, moves, weight > 0)
     share = weight * acc / np.maximum(land, 1e-12)[:, None]  # which move, given one landed
     index = np.where(valid, moves, 0)
-    drain, recoil = dex.move_drain[index], dex.move_recoil[index]
-    struggle = dex.move_struggle_recoil[index] * np.maximum((2 * own_hp[:, None] + 4) // 8, 1)
+    recoil = dex.move_recoil[index]
+    struggle = dex.move_struggle_recoil[index] * np.maximum((2 * hp[0][:, None] + 4) // 8, 1)
     return _Policy(
         weight=weight, share=share, land=land, mean_s=mean_s, var_s=var_s, low_s=low_s,
-        mean=(share * mean_s).sum(1), drain=(share * drain[..., 0] / drain[..., 1]).sum(1),
+        mean=(share * mean_s).sum(1), heal=heal_law(dex, side, moves, share, best, (plain, crit, cell), hp[1]),
         recoil=(share * recoil[..., 0] / recoil[..., 1]).sum(1),
         struggle=(weight * struggle).sum(1), plain=plain, crit=crit, cell=cell,
     )  # fmt: skip
 
 
 def _hp_to_take(me: _Policy, other: _Policy, hp: np.ndarray, my_hp: np.ndarray, first):
-    """The defender's HP with its own drain and recoil folded in (expected values).
-
-    The defender heals (drain) or loses (recoil) a share of what it deals per landed use: a
-    rate against my damage per turn, over its actions before my KO, capped as the games cap
-    them (it deals at most my HP in all, its last blow's recoil comes too late to matter, a heal
-    restores only what it has lost)."""
+    """The defender's HP with its own recoil folded in (expected values): a share of what it
+    deals per landed use, over its actions before my KO, capped as the games cap it (it deals
+    at most my HP in all, its last blow's recoil comes too late to matter). Its drain is not
+    folded here but in the HP to take after each of my uses (`core.features.drain`)."""
     expected = me.land * me.mean
     dealt_rate = other.land * np.minimum(other.mean, my_hp)
-    heal_rate = np.minimum(other.drain * dealt_rate, 0.95 * expected)
-    # My turns to KO it: whole blows, slowed by its heals (its recoil is what we estimate).
-    blows_needed = np.ceil(hp / np.maximum(me.mean, 1e-9))
-    turns = (
-        blows_needed / np.maximum(me.land, 1e-9) * expected / np.maximum(expected - heal_rate, 1e-9)
-    )
+    turns = np.ceil(hp / np.maximum(me.mean, 1e-9)) / np.maximum(me.land, 1e-9)
     uses = np.clip(turns - first, 0.0, MAX_TURNS)  # the defender's actions before my KO
-    # What it deals before its last blow (that blow's heal or recoil comes too late to matter).
+    # What it deals before its last blow (that blow's recoil comes too late to matter).
     blows = np.ceil(my_hp / np.maximum(other.mean, 1e-9)) - 1
     before_last = np.minimum(np.minimum(other.mean, my_hp) * np.maximum(blows, 0), my_hp)
-    heal = np.minimum(heal_rate * uses, other.drain * before_last)
-    heal = np.minimum(heal, me.mean * np.maximum(blows_needed - 1, 0))  # only what it lost
     recoil = np.minimum(other.recoil * dealt_rate * uses, other.recoil * before_last)
     cost = recoil + other.struggle * uses
-    return np.where(expected > 0, np.maximum(hp + heal - cost, 1.0), hp)
+    return np.where(expected > 0, np.maximum(hp - cost, 1.0), hp)
 
 
-def _side(dex: Pokedex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff):
+def _g12(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp, hp_two, rows):
+    """(k, 2) P(KO) of `rows` (k,) after one and two landed uses, the HP to take `hp` (k,) then
+    `hp_two` (k,)."""
+    best, random_policy, valid = best[rows], random_policy[rows], moves[rows] >= 0
+    at = (rows, best)
+    plain, crit = p.plain[p.cell[at]], p.crit[p.cell[at]]
+    c = np.where(side.fixed[at] >= 0, 0.0, side.crit_chance[at])
+    move = np.where(valid[np.arange(len(rows)), best], moves[at], 0)
+    lo, hi = dex.move_min_hits[move], dex.move_max_hits[move]
+    g12 = np.zeros((len(rows), 2))
+    single = ~random_policy & (hi == 1)
+    multi = ~random_policy & (hi > 1)
+    if single.any():
+        g12[single] = _single_g12(plain[single], crit[single], c[single], hp[single],
+                                  hp_two[single])  # fmt: skip
+    if multi.any():
+        g12[multi] = _multi_g12(
+            plain[multi], crit[multi], c[multi], lo[multi], hi[multi], hp[multi], hp_two[multi]
+        )
+    mixed = random_policy
+    if mixed.any():  # a mixture of the moveset: normal per slot for one use, then moments
+        share, mean_s, var_s, mean = p.share[rows], p.mean_s[rows], p.var_s[rows], p.mean[rows]
+        var = np.maximum((share * (var_s + mean_s**2)).sum(1) - mean**2, 0.0)
+        z = (mean_s[mixed] - hp[mixed, None] + 0.5) / np.sqrt(var_s[mixed] + _EPS)
+        g12[mixed, 0] = (share[mixed] * ndtr(z)).sum(1)
+        z2 = (2 * mean[mixed] - hp_two[mixed] + 0.5) / np.sqrt(2 * var[mixed] + _EPS)
+        g12[mixed, 1] = np.maximum(ndtr(z2), g12[mixed, 0])
+    return g12
+
+
+def _side(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff, heals: Heals):
     n = len(best)
     rows = np.arange(n)
     valid = moves >= 0
+    g12 = _g12(dex, side, moves, random_policy, best, p, hp_eff, hp_eff + heals.first, rows)
     share, mean_s, var_s = p.share, p.mean_s, p.var_s
     mean = p.mean
     var = np.maximum((share * (var_s + mean_s**2)).sum(1) - mean**2, 0.0)
     low = np.where(share > 0, p.low_s, np.inf).min(1)
-    expected = p.land * mean
     cells = p.cell[rows, best]
     plain, crit = p.plain[cells], p.crit[cells]
     c = np.where(side.fixed[rows, best] >= 0, 0.0, side.crit_chance[rows, best])
     move = np.where(valid[rows, best], moves[rows, best], 0)
-    lo, hi = dex.move_min_hits[move], dex.move_max_hits[move]
-    g12 = np.zeros((n, 2))
-    single = ~random_policy & (hi == 1)
-    multi = ~random_policy & (hi > 1)
-    if single.any():
-        g12[single] = _single_g12(plain[single], crit[single], c[single], hp_eff[single])
-    if multi.any():
-        g12[multi] = _multi_g12(
-            plain[multi], crit[multi], c[multi], lo[multi], hi[multi], hp_eff[multi]
-        )
-    mixed = random_policy
-    if mixed.any():  # a mixture of the moveset: normal per slot for one use, then moments
-        z = (mean_s[mixed] - hp_eff[mixed, None] + 0.5) / np.sqrt(var_s[mixed] + _EPS)
-        g12[mixed, 0] = (share[mixed] * ndtr(z)).sum(1)
-        z2 = (2 * mean[mixed] - hp_eff[mixed] + 0.5) / np.sqrt(2 * var[mixed] + _EPS)
-        g12[mixed, 1] = np.maximum(ndtr(z2), g12[mixed, 0])
+    single = ~random_policy & (dex.move_max_hits[move] == 1)
+    # Against a drain, two uses with the law of the heal in between, on the exact sums.
+    on = single[heals.rows]
+    exact = heals.rows[on]
+    if exact.size:
+        pair = (heals.values[on], heals.probs[on])
+        two = two_use_ko(plain[exact], crit[exact], c[exact], hp_eff[exact], pair)
+        g12[exact, 1] = np.maximum(two, g12[exact, 0])
     bucket = np.column_stack([plain.mean(1), plain.var(1), crit.mean(1), crit.var(1)])
     half = dex.move_half_hp[move] & ~random_policy
     half_uses = np.where(half, np.ceil(np.log2(np.maximum(hp_eff, 1))) + 1, 0)
     return _Side(
-        land=p.land, hp=hp_eff, mean=mean, var=var, low=low, expected=expected, g12=g12,
-        bucket=bucket, crit=np.where(single, c, -1.0), half_uses=half_uses,
+        land=p.land, hp=hp_eff, step=heals.mean, step_var=heals.var, mean=mean, var=var,
+        low=low, expected=p.land * mean, g12=g12, bucket=bucket, crit=np.where(single, c, -1.0),
+        half_uses=half_uses,
     )  # fmt: skip
 
 
@@ -250,7 +272,7 @@ def _g(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
     half = s.half_uses[rows]
     open_ = np.flatnonzero((s.g12[rows, 1] < 1.0) & (half == 0) & (s.land[rows] > 0))
     if open_.size and hits > 2:  # h uses of at least `low` each are a sure KO from hp/low on
-        sure_from = np.ceil(s.hp[rows[open_]] / np.maximum(s.low[rows[open_]], 1e-9))
+        sure_from = sure_hits(s.hp[rows[open_]], s.low[rows[open_]], s.step[rows[open_]])
         short = sure_from <= 6
         for part, width in ((open_[short], min(6, hits)), (open_[~short], hits)):
             if part.size and width > 2:
@@ -266,9 +288,10 @@ def _g_long(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
     """(k, hits − 2) P(KO | h landed uses) for h = 3..hits: normal sums of rolls; single-hit
     moves condition on 0, 1, 2 and 3+ crits among the h uses."""
     h = np.arange(3, hits + 1, dtype=np.float32)[None, :]
-    hp = s.hp[rows, None].astype(np.float32)
+    hp = (s.hp[rows, None] + (h - 1) * s.step[rows, None]).astype(np.float32)
     mean, var = s.mean[rows, None].astype(np.float32), s.var[rows, None].astype(np.float32)
-    z = (h * mean - hp + 0.5) / np.sqrt(h * var + _EPS)
+    spread = h * var + (h - 1) * s.step_var[rows, None].astype(np.float32) + _EPS
+    z = (h * mean - hp + 0.5) / np.sqrt(spread)
     g = ndtr(z)
     c = s.crit[rows]
     r = np.flatnonzero(c >= 0)
@@ -324,7 +347,7 @@ def _first(my_weight, me: SideMoves, other_weight, other: SideMoves, my_speed, o
 def _tie(me: _Side, other: _Side, my_speed, other_speed) -> np.ndarray:
     """P(I win the tie-break): HP fraction (who hurts more per turn), then Speed, then a coin."""
     faster = np.where(my_speed > other_speed, 1.0, np.where(my_speed < other_speed, 0.0, 0.5))
-    mine, theirs = me.expected / other.hp, other.expected / me.hp
+    mine, theirs = me.expected / (other.hp + other.step), other.expected / (me.hp + me.step)
     return np.where(mine > theirs, 1.0, np.where(mine < theirs, 0.0, faster))
 
 
@@ -332,7 +355,7 @@ def _tier(a: _Side, b: _Side) -> np.ndarray:
     """Per row, the index of the smallest horizon (hits, turns) that settles the race."""
     need = []
     for s in (a, b):
-        hits = np.ceil(s.hp / np.maximum(s.low, 1e-9))
+        hits = sure_hits(s.hp, s.low, s.step)
         hits = np.where(s.half_uses > 0, s.half_uses, hits)
         turns = np.where(s.land > 0, hits / np.maximum(s.land, 1e-9) * 1.3 + 3, np.inf)
         need.append((hits, turns))
@@ -373,8 +396,8 @@ def _take_tables(tables: BattleTables, rows: slice) -> BattleTables:
 
 
 def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: slice) -> Pending:
-    pol_a = _policy(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, tb.hp_a)
-    pol_b = _policy(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, tb.hp_b)
+    pol_a = _policy(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, (tb.hp_a, tb.hp_b))
+    pol_b = _policy(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, (tb.hp_b, tb.hp_a))
     first_a = _first(pol_a.weight, tb.side_a, pol_b.weight, tb.side_b, tb.speed_a, tb.speed_b)
     first_b = _first(pol_b.weight, tb.side_b, pol_a.weight, tb.side_a, tb.speed_b, tb.speed_a)
     hp_b = _hp_to_take(pol_a, pol_b, tb.hp_b, tb.hp_a, first_a)
@@ -382,8 +405,10 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
     # Once more with the other side's folded HP: how many blows each really needs.
     hp_b, hp_a = (_hp_to_take(pol_a, pol_b, tb.hp_b, hp_a, first_a),
                   _hp_to_take(pol_b, pol_a, tb.hp_a, hp_b, first_b))  # fmt: skip
-    a = _side(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, pol_a, hp_b)
-    b = _side(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, pol_b, hp_a)
+    heal_b = heals_between(pol_a.land, pol_a.mean, first_a, pol_b.land, pol_b.heal)  # B's heals
+    heal_a = heals_between(pol_b.land, pol_b.mean, first_b, pol_a.land, pol_a.heal)
+    a = _side(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, pol_a, hp_b, heal_b)
+    b = _side(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, pol_b, hp_a, heal_a)
     pi_a, pi_b = first_a, first_b
     tie_a = _tie(a, b, tb.speed_a, tb.speed_b)
     tie_b = _tie(b, a, tb.speed_b, tb.speed_a)

@@ -15,7 +15,8 @@ S_A over H_B(j); it loses the battle when it does not and its recoil takes H_A u
 expected visits of (k, j) at each side's action come turn by turn from the per-turn landing
 chances and P(moving first); what is left at the horizon goes to the tie-break. Recoil per use
 is its exact expectation over the uses that do not KO from full HP: the one approximation.
-Drain is left to the folded race (a heal breaks "alive at (k, j) means alive all the way").
+Drain is left to the race of `core.features.analytic` (a heal breaks "alive at (k, j) means
+alive all the way"), which puts the heals between the attacker's blows (`core.features.drain`).
 """
 
 from __future__ import annotations
