@@ -5,7 +5,9 @@ scenario all, level 50) the way the pipeline does (weighted configuration rows),
 random forest, and measures the served probability q (antisymmetric, through
 `core.predict.scoring`) against p re-simulated with --replays replays per ordered pair, over the
 test split's matchups at default movesets, level 50. The analytic race alone (the feature
-`a_analytic_win`) is measured too. Prints one JSON object.
+`a_analytic_win`) is measured too. Prints one JSON object. `--drain-only` samples the pairs
+among the held-out ones where a side's default moveset has a drain move (Absorb, Mega Drain,
+Leech Life, Bouncy Bubble: the analytic race's hardest rows).
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_matchups.py --pairs 1500 --replays 2000
 """
@@ -24,7 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.dataset import generate_dataset, split_by_matchup  # noqa: E402
 from core.evaluate import FeatureRows  # noqa: E402
-from core.evaluate.matchups import WRONG_SIDE_MARGIN, held_out_pairs, pair_truth  # noqa: E402
+from core.evaluate.matchups import (  # noqa: E402
+    WRONG_SIDE_MARGIN,
+    held_out_pairs,
+    pair_arrays,
+    pair_truth,
+)
 from core.features import FEATURE_COLUMNS, feature_matrix  # noqa: E402
 from core.predict.scoring import antisymmetric_probability, served_probability  # noqa: E402
 from core.train import TrainConfig  # noqa: E402
@@ -48,21 +55,39 @@ def figures(q: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
+def drain_pairs(dex, pairs: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Up to `limit` of the unordered `pairs` (k, 2) where a side's default moveset drains."""
+    arrays = pair_arrays(dex, pairs[:, 0], pairs[:, 1])
+    drains = np.zeros(len(pairs), dtype=bool)
+    for moves in (arrays.moves_a, arrays.moves_b):
+        drains |= ((moves >= 0) & (dex.move_drain[np.maximum(moves, 0), 0] > 0)).any(1)
+    keep = np.flatnonzero(drains)
+    if keep.size > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(keep, limit, replace=False))
+    return pairs[keep]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_matchups")
     parser.add_argument("--pairs", type=int, default=1500, help="unordered held-out pairs")
     parser.add_argument("--replays", type=int, default=2000, help="replays per ordered pair")
     parser.add_argument("--models", default="xgboost,random_forest")
+    parser.add_argument("--drain-only", action="store_true", help="only pairs where a side drains")
     args = parser.parse_args(argv)
     config = TrainConfig(use_mlflow=False)
     started = time.perf_counter()
     data = generate_dataset(config.n_battles, config.seed, config.scenario, config.level)
     split = split_by_matchup(data, config.test_fraction, config.seed)
     features = FeatureRows.of(data)
-    pairs = held_out_pairs(data, split["test"], args.pairs, config.seed)
+    if args.drain_only:
+        every = held_out_pairs(data, split["test"], len(split["test"]), config.seed)
+        pairs = drain_pairs(data.dex, every, args.pairs, config.seed)
+    else:
+        pairs = held_out_pairs(data, split["test"], args.pairs, config.seed)
     arrays, p = pair_truth(data.dex, pairs, replays=args.replays, seed=config.seed)
     rows = feature_matrix(arrays, data.dex)
-    report: dict = {"pairs": len(pairs), "ordered_pairs": len(p), "replays": args.replays}
+    report: dict = {"pairs": len(pairs), "ordered_pairs": len(p), "replays": args.replays,
+                    "drain_only": args.drain_only}  # fmt: skip
     analytic = FEATURE_COLUMNS.index("a_analytic_win")
     q_analytic = antisymmetric_probability(lambda x: x[:, analytic].astype(float), rows)
     report["analytic"] = figures(q_analytic, p)

@@ -28,7 +28,7 @@ from scipy.special import ndtr
 
 from core.battle import ROLL_MAX, ROLL_MIN, BattleArrays, BattleTables, SideMoves, roll_damage
 from core.battle.engine import MAX_TURNS
-from core.features.drain import HealLaw, Heals, heal_law, heals_between, sure_hits, two_use_ko
+from core.features import drain
 from core.features.self_change import Pending, pending_rows, solve_pending
 from core.pokedex import HITS_2_TO_5, Pokedex
 
@@ -66,6 +66,7 @@ class _Side:
     low: np.ndarray  # (n,) least damage of a landed use (> 0), for the horizon
     expected: np.ndarray  # (n,) expected damage per turn (for the tie-break)
     g12: np.ndarray  # (n, 2) P(KO | 1 and 2 landed uses), exact where known
+    g2: np.ndarray  # (n, 2) P(KO | 2 landed uses) given I move first, second on the second's turn
     bucket: np.ndarray  # (n, 4) moments per hit: m1, v1 (no crit), m2, v2 (crit)
     crit: np.ndarray  # (n,) crit chance per hit; -1 = no crit structure (mixtures, multi-hit)
     half_uses: np.ndarray  # (n,) uses a half-HP move needs, 0 = not such a move
@@ -156,7 +157,7 @@ class _Policy:
     var_s: np.ndarray
     low_s: np.ndarray
     mean: np.ndarray  # (n,) mean damage of a landed use (the policy's mixture)
-    heal: HealLaw  # HP healed (drain) by a landed use that does not KO
+    heal: drain.HealLaw  # HP healed (drain) by a landed use that does not KO
     recoil: np.ndarray  # (n,) share of the damage dealt lost
     struggle: np.ndarray  # (n,) HP lost per turn whatever happens (Struggle)
     plain: np.ndarray  # (cells, 16) rolls of the slots in use, without and with a crit
@@ -180,7 +181,8 @@ def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, hp) -> _P
     struggle = dex.move_struggle_recoil[index] * np.maximum((2 * hp[0][:, None] + 4) // 8, 1)
     return _Policy(
         weight=weight, share=share, land=land, mean_s=mean_s, var_s=var_s, low_s=low_s,
-        mean=(share * mean_s).sum(1), heal=heal_law(dex, side, moves, share, best, (plain, crit, cell), hp[1]),
+        mean=(share * mean_s).sum(1),
+        heal=drain.heal_law(dex, side, moves, share, best, (plain, crit, cell), hp[1]),
         recoil=(share * recoil[..., 0] / recoil[..., 1]).sum(1),
         struggle=(weight * struggle).sum(1), plain=plain, crit=crit, cell=cell,
     )  # fmt: skip
@@ -233,7 +235,7 @@ def _g12(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp, hp_tw
     return g12
 
 
-def _side(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff, heals: Heals):
+def _side(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff, heals: drain.Heals):
     n = len(best)
     rows = np.arange(n)
     valid = moves >= 0
@@ -250,29 +252,33 @@ def _side(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff, 
     # Against a drain, two uses with the law of the heal in between, on the exact sums.
     on = single[heals.rows]
     exact = heals.rows[on]
+    g2 = np.repeat(g12[:, 1:], 2, axis=1)
     if exact.size:
         pair = (heals.values[on], heals.probs[on])
-        two = two_use_ko(plain[exact], crit[exact], c[exact], hp_eff[exact], pair)
-        g12[exact, 1] = np.maximum(two, g12[exact, 0])
+        two = drain.two_use_ko(plain[exact], crit[exact], c[exact], hp_eff[exact], pair)
+        g2[exact] = np.maximum(two, g12[exact, :1])
+        order = heals.order[exact]
+        g12[exact, 1] = order * g2[exact, 0] + (1 - order) * g2[exact, 1]
     bucket = np.column_stack([plain.mean(1), plain.var(1), crit.mean(1), crit.var(1)])
     half = dex.move_half_hp[move] & ~random_policy
     half_uses = np.where(half, np.ceil(np.log2(np.maximum(hp_eff, 1))) + 1, 0)
     return _Side(
         land=p.land, hp=hp_eff, step=heals.mean, step_var=heals.var, mean=mean, var=var,
-        low=low, expected=p.land * mean, g12=g12, bucket=bucket, crit=np.where(single, c, -1.0),
-        half_uses=half_uses,
+        low=low, expected=p.land * mean, g12=g12, g2=g2, bucket=bucket,
+        crit=np.where(single, c, -1.0), half_uses=half_uses,
     )  # fmt: skip
 
 
-def _g(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
-    """(k, hits) P(KO | h landed uses), h = 1..hits, nondecreasing."""
+def _g(s: _Side, rows: np.ndarray, hits: int, order: int | None = None) -> np.ndarray:
+    """(k, hits) P(KO | h landed uses), h = 1..hits, nondecreasing (`order` 0, 1: two uses'
+    given I move first, second on the second's turn)."""
     g = np.empty((len(rows), hits))
     g[:, 0] = s.g12[rows, 0]
-    g[:, 1:] = s.g12[rows, 1, None]  # a sure KO in two uses stays sure
+    g[:, 1:] = (s.g12[rows, 1] if order is None else s.g2[rows, order])[:, None]
     half = s.half_uses[rows]
     open_ = np.flatnonzero((s.g12[rows, 1] < 1.0) & (half == 0) & (s.land[rows] > 0))
     if open_.size and hits > 2:  # h uses of at least `low` each are a sure KO from hp/low on
-        sure_from = sure_hits(s.hp[rows[open_]], s.low[rows[open_]], s.step[rows[open_]])
+        sure_from = drain.sure_hits(s.hp[rows[open_]], s.low[rows[open_]], s.step[rows[open_]])
         short = sure_from <= 6
         for part, width in ((open_[short], min(6, hits)), (open_[~short], hits)):
             if part.size and width > 2:
@@ -314,9 +320,9 @@ def _g_long(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
     return g
 
 
-def _ko_cdf(s: _Side, rows: np.ndarray, hits: int, turns: int) -> np.ndarray:
+def _ko_cdf(s: _Side, rows: np.ndarray, hits: int, turns: int, order=None) -> np.ndarray:
     """(k, turns) P(KO within t turns), t = 1..turns: landed uses binomial, built turn by turn."""
-    g = _g(s, rows, hits)
+    g = _g(s, rows, hits, order)
     cdf = np.empty((len(rows), turns), dtype=np.float32)
     sure = s.land[rows] >= 1.0  # every use lands: the t-th turn is the t-th use
     cdf[sure] = g[sure][:, np.minimum(np.arange(turns), hits - 1)]
@@ -355,7 +361,7 @@ def _tier(a: _Side, b: _Side) -> np.ndarray:
     """Per row, the index of the smallest horizon (hits, turns) that settles the race."""
     need = []
     for s in (a, b):
-        hits = sure_hits(s.hp, s.low, s.step)
+        hits = drain.sure_hits(s.hp, s.low, s.step)
         hits = np.where(s.half_uses > 0, s.half_uses, hits)
         turns = np.where(s.land > 0, hits / np.maximum(s.land, 1e-9) * 1.3 + 3, np.inf)
         need.append((hits, turns))
@@ -405,8 +411,10 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
     # Once more with the other side's folded HP: how many blows each really needs.
     hp_b, hp_a = (_hp_to_take(pol_a, pol_b, tb.hp_b, hp_a, first_a),
                   _hp_to_take(pol_b, pol_a, tb.hp_a, hp_b, first_b))  # fmt: skip
-    heal_b = heals_between(pol_a.land, pol_a.mean, first_a, pol_b.land, pol_b.heal)  # B's heals
-    heal_a = heals_between(pol_b.land, pol_b.mean, first_b, pol_a.land, pol_a.heal)
+    heal_b = drain.heals_between(
+        pol_a.land, pol_a.mean, first_a, pol_b.land, pol_b.heal
+    )  # B's heals
+    heal_a = drain.heals_between(pol_b.land, pol_b.mean, first_b, pol_a.land, pol_a.heal)
     a = _side(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, pol_a, hp_b, heal_b)
     b = _side(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, pol_b, hp_a, heal_a)
     pi_a, pi_b = first_a, first_b
@@ -427,6 +435,12 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
         both = (da * db).sum(1, dtype=np.float64)
         win[r] = (da * (1 - fb)).sum(1, dtype=np.float64) + both * pi_a[r]
         lose[r] = (db * (1 - fa)).sum(1, dtype=np.float64) + both * pi_b[r]
+        # Against a drain with the turn order a coin: who moves first also decides the heals.
+        split = r[(a.g2[r, 0] != a.g2[r, 1]) | (b.g2[r, 0] != b.g2[r, 1])]
+        if split.size:
+            mine = tuple(_ko_cdf(a, split, hits, turns, k) for k in (0, 1))
+            theirs = tuple(_ko_cdf(b, split, hits, turns, k) for k in (0, 1))
+            win[split], lose[split] = drain.race_by_order(mine, theirs, (pi_a[split], pi_b[split]))
     rest = np.clip(1 - (win + lose), 0.0, 1.0)
     out.a_wins[rows] = win + rest * tie_a
     out.b_wins[rows] = lose + rest * tie_b

@@ -45,8 +45,10 @@ class HealLaw:
 @dataclass
 class Heals:
     """What the defender regains by drain, per row: `first` (n,) the mean total between my first
-    two landed uses (`values` and `probs` (m, 65) its law for the `rows` (m,) whose best move
-    drains); `mean` and `var` (n,) per gap between two landed uses of mine beyond (HP, HP²)."""
+    two landed uses (`values` (m, 65) and `probs` (m, 65, 2) its law given I move first or
+    second on the turn of my second, for the `rows` (m,) whose best move drains); `mean` and
+    `var` (n,) per gap between two landed uses of mine beyond (HP, HP²); `order` (n,) P(I move
+    first)."""
 
     rows: np.ndarray
     values: np.ndarray
@@ -54,6 +56,7 @@ class Heals:
     first: np.ndarray
     mean: np.ndarray
     var: np.ndarray
+    order: np.ndarray
 
 
 def heal_law(dex: Pokedex, side: SideMoves, moves, share, best, rolls, other_hp) -> HealLaw:
@@ -88,21 +91,24 @@ def heals_between(my_land, my_mean, my_first, other_land, law: HealLaw) -> Heals
     cap = 0.95 * my_mean
     after, before = my_first * land, (1 - my_first) * land  # its action after mine, before mine
     first = np.minimum(law.mean * (after + before), cap)
-    r, after, before = law.rows, after[law.rows, None], before[law.rows, None]
-    gap = [(1 - after) * (1 - before), after + before - 2 * after * before, after * before]
+    r, after, land_r = law.rows, after[law.rows, None], land[law.rows, None]
     one = np.minimum(law.values, cap[r, None])
     two = np.minimum(law.values + law.mean[r, None], cap[r, None])
     values = np.concatenate([np.zeros((r.size, 1)), one, two], 1)
-    probs = np.concatenate([gap[0], gap[1] * law.probs, gap[2] * law.probs], 1)
+    probs = np.zeros((r.size, 65, 2))
+    for k, before in enumerate((0.0, land_r)):  # its action before my second, if it moves first
+        gap = [(1 - after) * (1 - before), after + before - 2 * after * before, after * before]
+        probs[..., k] = np.concatenate([gap[0], gap[1] * law.probs, gap[2] * law.probs], 1)
     count_var = land * (1 - land) / a + land**2 * (1 - a) / a**2
     mean = np.minimum(law.mean * land / a, cap)
-    return Heals(r, values, probs, first, mean, law.mean**2 * count_var)
+    return Heals(r, values, probs, first, mean, law.mean**2 * count_var, my_first)
 
 
 def two_use_ko(plain, crit, c, hp, heals: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """(k,) P(KO within two landed single-hit uses): the first takes `hp` (k,), or both take
-    hp plus the heal in between (`heals`: values and probs (k, J)), on the exact sums of the
-    16 rolls with and without a crit (`plain`, `crit` (k, 16), crit chance `c` (k,))."""
+    """(k, P) P(KO within two landed single-hit uses): the first takes `hp` (k,), or both take
+    hp plus the heal in between (`heals`: values (k, J) and P laws of them, probs (k, J, P)),
+    on the exact sums of the 16 rolls with and without a crit (`plain`, `crit` (k, 16), crit
+    chance `c` (k,))."""
     k = len(hp)
     damage = np.concatenate([plain, crit], 1)
     weight = np.where(np.arange(32) < 16, (1 - c[:, None]) / 16, c[:, None] / 16)
@@ -115,7 +121,24 @@ def two_use_ko(plain, crit, c, hp, heals: tuple[np.ndarray, np.ndarray]) -> np.n
     tail = np.cumsum(law[:, ::-1], 1)[:, ::-1]  # P(first stays, sum ≥ x), x = 0..size − 1
     need = np.clip(np.ceil(hp[:, None] + heals[0]), 0, size - 1).astype(np.int64)
     reach = np.take_along_axis(tail, need, 1)
-    return first_ko + (reach * heals[1]).sum(1)
+    return first_ko[:, None] + np.einsum("kj,kjp->kp", reach, heals[1])
+
+
+def race_by_order(mine: tuple, theirs: tuple, first: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(P(A wins), P(B wins)) (k,) within the horizon when who moves first on a KO turn also
+    decides the heals before it: `mine` and `theirs` are A's and B's (k, turns) P(KO within t)
+    given they move first, then second, on turn t; `first` (P(A first), P(B first)) (k,).
+    A wins at t moving first if B has not KO'd it before t, moving second if B has not by t."""
+    zero = np.zeros((len(first[0]), 1))
+    d = [[np.diff(f, axis=1, prepend=zero) for f in side] for side in (mine, theirs)]
+    mix = [first[0][:, None] * mine[0] + first[1][:, None] * mine[1],
+           first[1][:, None] * theirs[0] + first[0][:, None] * theirs[1]]  # fmt: skip
+    before = [np.concatenate([zero, f[:, :-1]], 1) for f in mix]
+    win = (first[0][:, None] * d[0][0] * (1 - before[1])).sum(1)
+    win += (first[1][:, None] * d[0][1] * (1 - before[1] - d[1][0])).sum(1)
+    lose = (first[1][:, None] * d[1][0] * (1 - before[0])).sum(1)
+    lose += (first[0][:, None] * d[1][1] * (1 - before[0] - d[0][0])).sum(1)
+    return win, lose
 
 
 def sure_hits(hp: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
