@@ -164,6 +164,67 @@ def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settin
         assert second["registered_version"] == 2 and len(versions) == 2
 
 
+# Each process opens the storage as a worker does, then asks for a trial at the instant it is given
+# (ask() is how Study.optimize takes the next trial: the enqueued one first).
+_ASK_ONCE = """
+import sys, time, warnings, optuna
+from core.config import Settings
+from core.search.storage import open_storage
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.simplefilter("ignore")  # heartbeats are meant for optimize(); ask() is what it calls
+study = optuna.load_study(study_name="race", storage=open_storage(sys.argv[1], Settings.from_env()))
+print("ready", flush=True)
+start_at = float(sys.stdin.readline())
+while time.time() < start_at:
+    pass
+trial = study.ask()
+print(trial.number, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_workers_asking_together_never_get_the_same_trial(tmp_path, settings_factory):
+    """SQLite: the enqueued trial went to every worker that asked at once (4 rounds in 5 with 3
+    workers before transactions began IMMEDIATE), so trial 0 ran twice, with two child runs."""
+    import optuna
+
+    from core.search.storage import open_storage
+
+    settings = settings_factory()
+    for attempt in range(2):
+        (tmp_path / str(attempt)).mkdir()
+        url = optuna_storage(tmp_path / str(attempt))
+        study = optuna.create_study(study_name="race", storage=open_storage(url, settings))
+        study.enqueue_trial({"x": 1})
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _ASK_ONCE, url],
+                cwd=PROJECT_ROOT,
+                env=child_env(settings),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        try:
+            for worker in workers:
+                assert worker.stdout.readline().strip() == "ready", worker.stderr.read()[-2000:]
+            start_at = f"{time.time() + 0.5}\n"  # the same instant for all three
+            for worker in workers:
+                worker.stdin.write(start_at)
+                worker.stdin.flush()
+            outputs = [worker.communicate(timeout=120) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+        assert [worker.returncode for worker in workers] == [0, 0, 0], [e for _, e in outputs]
+        numbers = sorted(int(out) for out, _ in outputs)
+        assert numbers == [0, 1, 2], f"round {attempt}: trials given to the workers {numbers}"
+
+
 @pytest.mark.slow
 def test_a_new_study_runs_the_default_hyperparameters_first(tmp_path, settings_factory):
     """With few trials TPE could register something worse than core.train's defaults."""

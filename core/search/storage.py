@@ -111,7 +111,8 @@ def open_storage(url: str, settings: Settings) -> Any:
     check_storage(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": 60}}
+        # No implicit transactions from the driver: every one begins IMMEDIATE (see below).
+        kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
@@ -123,8 +124,27 @@ def open_storage(url: str, settings: Settings) -> Any:
 
         if url.startswith("sqlite:///"):
             with FileLock(f"{url.removeprefix('sqlite:///')}.lock", timeout=120):
-                return make()
+                storage = make()
+            _begin_immediate(storage.engine)
+            return storage
         return make()
+
+
+def _begin_immediate(engine: Any) -> None:
+    """Make every transaction on this SQLite engine take the write lock when it begins.
+
+    Python's sqlite3 driver opens a transaction only at the first write, so Optuna's
+    read-check-write steps are not atomic on SQLite: two workers both read the enqueued trial
+    as WAITING, both set it RUNNING and both ran trial 0: two child runs, the trial's run id
+    naming one of them, and the later `tell` failing, which ended that worker. BEGIN IMMEDIATE
+    serialises them as FOR UPDATE does on PostgreSQL.
+    """
+    from sqlalchemy import event
+
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "begin", begin)
 
 
 def end_stale_child_run(settings: Settings, study: Any, trial: Any) -> None:
