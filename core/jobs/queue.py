@@ -235,9 +235,13 @@ class TrainingJob:
 
 
 class JobQueue:
-    """Runs submitted jobs one at a time, in submission order, in one worker thread."""
+    """Runs submitted jobs one at a time, in submission order, in one worker thread.
 
-    def __init__(self) -> None:
+    The worker thread ends after `idle_seconds` without a job; the next submit starts another.
+    """
+
+    def __init__(self, idle_seconds: float = 60.0) -> None:
+        self.idle_seconds = idle_seconds
         self._condition = threading.Condition()
         self._waiting: list[TrainingJob] = []
         self._running: TrainingJob | None = None
@@ -274,10 +278,11 @@ class JobQueue:
     def _work(self) -> None:
         while True:
             with self._condition:
-                while not self._waiting:
-                    if not self._condition.wait(timeout=60):
-                        self._worker = None
-                        return
+                # wait_for re-reads the queue after a timeout: a job submitted as the wait
+                # timed out (its notify then comes too late) was left with no worker to run it.
+                if not self._condition.wait_for(lambda: self._waiting, self.idle_seconds):
+                    self._worker = None
+                    return
                 self._running = self._waiting.pop(0)
             job = self._running
             try:
