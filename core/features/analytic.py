@@ -269,12 +269,11 @@ def _side(dex, side: SideMoves, moves, random_policy, best, p: _Policy, hp_eff, 
     )  # fmt: skip
 
 
-def _g(s: _Side, rows: np.ndarray, hits: int, order: int | None = None) -> np.ndarray:
-    """(k, hits) P(KO | h landed uses), h = 1..hits, nondecreasing (`order` 0, 1: two uses'
-    given I move first, second on the second's turn)."""
+def _g(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
+    """(k, hits) P(KO | h landed uses), h = 1..hits, nondecreasing."""
     g = np.empty((len(rows), hits))
     g[:, 0] = s.g12[rows, 0]
-    g[:, 1:] = (s.g12[rows, 1] if order is None else s.g2[rows, order])[:, None]
+    g[:, 1:] = s.g12[rows, 1, None]  # a sure KO in two uses stays sure
     half = s.half_uses[rows]
     open_ = np.flatnonzero((s.g12[rows, 1] < 1.0) & (half == 0) & (s.land[rows] > 0))
     if open_.size and hits > 2:  # h uses of at least `low` each are a sure KO from hp/low on
@@ -320,9 +319,9 @@ def _g_long(s: _Side, rows: np.ndarray, hits: int) -> np.ndarray:
     return g
 
 
-def _ko_cdf(s: _Side, rows: np.ndarray, hits: int, turns: int, order=None) -> np.ndarray:
+def _ko_cdf(s: _Side, rows: np.ndarray, hits: int, turns: int) -> np.ndarray:
     """(k, turns) P(KO within t turns), t = 1..turns: landed uses binomial, built turn by turn."""
-    g = _g(s, rows, hits, order)
+    g = _g(s, rows, hits)
     cdf = np.empty((len(rows), turns), dtype=np.float32)
     sure = s.land[rows] >= 1.0  # every use lands: the t-th turn is the t-th use
     cdf[sure] = g[sure][:, np.minimum(np.arange(turns), hits - 1)]
@@ -436,10 +435,11 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
         win[r] = (da * (1 - fb)).sum(1, dtype=np.float64) + both * pi_a[r]
         lose[r] = (db * (1 - fa)).sum(1, dtype=np.float64) + both * pi_b[r]
         # Against a drain with the turn order a coin: who moves first also decides the heals.
-        split = r[(a.g2[r, 0] != a.g2[r, 1]) | (b.g2[r, 0] != b.g2[r, 1])]
-        if split.size:
-            mine = tuple(_ko_cdf(a, split, hits, turns, k) for k in (0, 1))
-            theirs = tuple(_ko_cdf(b, split, hits, turns, k) for k in (0, 1))
+        on = (a.g2[r, 0] != a.g2[r, 1]) | (b.g2[r, 0] != b.g2[r, 1])
+        if on.any():
+            split = r[on]
+            mine = drain.by_order(fa[on], a.g12[split, 1], a.g2[split], a.land[split])
+            theirs = drain.by_order(fb[on], b.g12[split, 1], b.g2[split], b.land[split])
             win[split], lose[split] = drain.race_by_order(mine, theirs, (pi_a[split], pi_b[split]))
     rest = np.clip(1 - (win + lose), 0.0, 1.0)
     out.a_wins[rows] = win + rest * tie_a

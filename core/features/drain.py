@@ -114,14 +114,28 @@ def two_use_ko(plain, crit, c, hp, heals: tuple[np.ndarray, np.ndarray]) -> np.n
     weight = np.where(np.arange(32) < 16, (1 - c[:, None]) / 16, c[:, None] / 16)
     first_ko = ((damage >= hp[:, None]) * weight).sum(1)
     total = (damage[:, :, None] + damage[:, None, :]).reshape(k, -1)
+    least = total.min(1, keepdims=True)  # sums from each row's least: short rows of counts
+    total -= least
     both = weight[:, :, None] * weight[:, None, :] * (damage < hp[:, None])[:, :, None]
     size = int(total.max(initial=0)) + 2
     at = (np.arange(k)[:, None] * size + total.astype(np.int64)).ravel()
     law = np.bincount(at, both.reshape(k, -1).ravel(), k * size).reshape(k, size)
-    tail = np.cumsum(law[:, ::-1], 1)[:, ::-1]  # P(first stays, sum ≥ x), x = 0..size − 1
-    need = np.clip(np.ceil(hp[:, None] + heals[0]), 0, size - 1).astype(np.int64)
+    tail = np.cumsum(law[:, ::-1], 1)[:, ::-1]  # P(first stays, sum ≥ least + x)
+    need = np.clip(np.ceil(hp[:, None] + heals[0] - least), 0, size - 1).astype(np.int64)
     reach = np.take_along_axis(tail, need, 1)
     return first_ko[:, None] + np.einsum("kj,kjp->kp", reach, heals[1])
+
+
+def by_order(cdf: np.ndarray, two: np.ndarray, two_by_order: np.ndarray, land: np.ndarray):
+    """(given I move first, given I move second) (k, turns) P(KO within t turns) from `cdf`
+    (k, turns), built with P(KO | two landed uses) `two` (k,): the KO by t moves by the change
+    of that value (`two_by_order` (k, 2)) times P(exactly two landed uses by t) (landing chance
+    `land` (k,))."""
+    t = np.arange(1, cdf.shape[1] + 1)[None, :]
+    a = land[:, None]
+    exactly_two = t * (t - 1) / 2 * a**2 * (1 - a) ** np.maximum(t - 2, 0)
+    exactly_two = np.where(t >= 2, exactly_two, 0.0)
+    return tuple(cdf + (two_by_order[:, k] - two)[:, None] * exactly_two for k in (0, 1))
 
 
 def race_by_order(mine: tuple, theirs: tuple, first: tuple) -> tuple[np.ndarray, np.ndarray]:
