@@ -7,13 +7,12 @@ bucketed (0, 1, 2, 3+ crits) beyond, the sum of rolls is exact for one and two s
 16 × 16 roll grid) and normal (continuity-corrected) beyond. A multi-hit use is k hits (k fixed or
 2–5 at 35/35/15/15 %), a roll and crit per hit; fixed and level damage have no variance; a
 half-HP move (Super Fang) needs ⌈log2 HP⌉ + 1 landed uses. Recoil is folded into the race (what
-the defender loses per turn scales the HP to take), drain goes into the HP to take after each
-landed use (`core.features.drain`: heals only between the attacker's blows); where
-both sides play their best move and one recoils or hits several times, the race is solved again
-on the lattice of landed uses (`core.features.self_change`: recoil in turn order, exact sums). The
-random policy is a per-turn mixture over the moveset (normal per use), and who moves first is
-averaged over the move priorities. Then P(A wins) = Σ_t P(T_A = t)·[P(T_B > t) + P(T_B = t)·π]
-with π = P(A moves first); battles still undecided at the horizon go to the tie-break.
+the defender loses per turn scales the HP to take), drain into the HP to take at each landed use
+(`core.features.drain`: heals between the blows); where both sides play their best move and one
+recoils or hits several times, the race is solved again on the lattice of landed uses
+(`core.features.self_change`: recoil in turn order, exact sums). The random policy is a per-turn
+mixture (normal per use); who moves first is averaged over the priorities. Then P(A wins) =
+Σ_t P(T_A = t)·[P(T_B > t) + P(T_B = t)·π], π = P(A first); undecided at the horizon: tie-break
 
 Everything is vectorised in float32 over configurations; the horizon (hits, turns) is chosen per
 row from three tiers, so the common short races cost little.
@@ -166,7 +165,8 @@ class _Policy:
 
 
 def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, hp) -> _Policy:
-    """The policy's per-turn figures; `hp` is (own HP, the other side's HP)."""
+    """The policy's per-turn figures; `hp` is (own HP, the other side's HP, the rows where its
+    best move's recoil goes with the heals: `core.features.drain`)."""
     n = len(best)
     valid = moves >= 0
     hurts = valid & (side.effectiveness > 0)
@@ -182,7 +182,7 @@ def _policy(dex: Pokedex, side: SideMoves, moves, random_policy, best, hp) -> _P
     return _Policy(
         weight=weight, share=share, land=land, mean_s=mean_s, var_s=var_s, low_s=low_s,
         mean=(share * mean_s).sum(1),
-        heal=drain.heal_law(dex, side, moves, share, best, (plain, crit, cell), hp[1]),
+        heal=drain.heal_law(dex, side, moves, share, best, (plain, crit, cell), hp[1], hp[2]),
         recoil=(share * recoil[..., 0] / recoil[..., 1]).sum(1),
         struggle=(weight * struggle).sum(1), plain=plain, crit=crit, cell=cell,
     )  # fmt: skip
@@ -401,8 +401,13 @@ def _take_tables(tables: BattleTables, rows: slice) -> BattleTables:
 
 
 def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: slice) -> Pending:
-    pol_a = _policy(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, (tb.hp_a, tb.hp_b))
-    pol_b = _policy(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, (tb.hp_b, tb.hp_a))
+    own_a, own_b = drain.recoil_rows(dex, batch, tb)  # recoil that goes with the heals
+    pol_a = _policy(
+        dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, (tb.hp_a, tb.hp_b, own_a)
+    )
+    pol_b = _policy(
+        dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, (tb.hp_b, tb.hp_a, own_b)
+    )
     first_a = _first(pol_a.weight, tb.side_a, pol_b.weight, tb.side_b, tb.speed_a, tb.speed_b)
     first_b = _first(pol_b.weight, tb.side_b, pol_a.weight, tb.side_a, tb.speed_b, tb.speed_a)
     hp_b = _hp_to_take(pol_a, pol_b, tb.hp_b, tb.hp_a, first_a)
@@ -410,9 +415,9 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
     # Once more with the other side's folded HP: how many blows each really needs.
     hp_b, hp_a = (_hp_to_take(pol_a, pol_b, tb.hp_b, hp_a, first_a),
                   _hp_to_take(pol_b, pol_a, tb.hp_a, hp_b, first_b))  # fmt: skip
-    heal_b = drain.heals_between(
-        pol_a.land, pol_a.mean, first_a, pol_b.land, pol_b.heal
-    )  # B's heals
+    hp_b = drain.recoil_before(hp_b, tb.hp_b, pol_b.heal, own_b, pol_a.land, first_a, pol_b.land)
+    hp_a = drain.recoil_before(hp_a, tb.hp_a, pol_a.heal, own_a, pol_b.land, first_b, pol_a.land)
+    heal_b = drain.heals_between(pol_a.land, pol_a.mean, first_a, pol_b.land, pol_b.heal)
     heal_a = drain.heals_between(pol_b.land, pol_b.mean, first_b, pol_a.land, pol_a.heal)
     a = _side(dex, tb.side_a, batch.moves_a, tb.random_a, tb.best_a, pol_a, hp_b, heal_b)
     b = _side(dex, tb.side_b, batch.moves_b, tb.random_b, tb.best_b, pol_b, hp_a, heal_a)
@@ -429,18 +434,14 @@ def _race_chunk(dex, batch: BattleArrays, tb: BattleTables, out: Race, rows: sli
         fa, fb = _ko_cdf(a, r, hits, turns), _ko_cdf(b, r, hits, turns)
         ko_a[r], ko_b[r] = fa[:, :KO_TURNS], fb[:, :KO_TURNS]
         zero = np.zeros((len(r), 1), np.float32)
-        da = np.diff(fa, axis=1, prepend=zero)
-        db = np.diff(fb, axis=1, prepend=zero)
+        da, db = (np.diff(f, axis=1, prepend=zero) for f in (fa, fb))
         both = (da * db).sum(1, dtype=np.float64)
         win[r] = (da * (1 - fb)).sum(1, dtype=np.float64) + both * pi_a[r]
         lose[r] = (db * (1 - fa)).sum(1, dtype=np.float64) + both * pi_b[r]
-        # Against a drain with the turn order a coin: who moves first also decides the heals.
-        on = (a.g2[r, 0] != a.g2[r, 1]) | (b.g2[r, 0] != b.g2[r, 1])
-        if on.any():
-            split = r[on]
-            mine = drain.by_order(fa[on], a.g12[split, 1], a.g2[split], a.land[split])
-            theirs = drain.by_order(fb[on], b.g12[split, 1], b.g2[split], b.land[split])
-            win[split], lose[split] = drain.race_by_order(mine, theirs, (pi_a[split], pi_b[split]))
+        on = (a.g2[r, 0] != a.g2[r, 1]) | (b.g2[r, 0] != b.g2[r, 1])  # a drain, a coin-flip order
+        if on.any():  # who moves first on a turn then decides the heal before the blow and the tie
+            s = r[on]
+            win[s], lose[s] = drain.race_by_order((a, b), s, (fa[on], fb[on]), (pi_a[s], pi_b[s]))
     rest = np.clip(1 - (win + lose), 0.0, 1.0)
     out.a_wins[rows] = win + rest * tie_a
     out.b_wins[rows] = lose + rest * tie_b

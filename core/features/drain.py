@@ -10,11 +10,16 @@ after A's first blow if A moved first that turn and once before A's second if B 
 then: N ∈ {0, 1, 2} landed heals, each drawn from the law of a heal (its rolls and crits), and
 P(KO after two uses) is solved exactly on the sums of A's rolls and crits. Beyond two uses,
 each gap of G ~ geometric(A's landing chance) turns adds N ~ binomial(G, B's landing chance)
-heals, whose mean and variance go into the normal sums.
+heals, whose mean and variance go into the normal sums. On a coin-flip turn order, who moves
+first on the KO turn decides both the heal before the blow and the tie: the race is summed per
+order (`race_by_order`). When B's best move recoils and A's drains (best moves both: rows the
+recoil lattice leaves to the race), B's recoil goes the same way, use by use, as a negative heal
+(it is paid from the first use: the uses before A's first blow come off B's HP at once).
 
 What this leaves out: a gap longer than one turn in the two-use term (A missing in between),
-that the turn order of the heals also decides ties in the race, and that B's uses that did not
-KO A are a little weaker than B's uses overall beyond the one use's condition. Folding the heal
+that the KO times are otherwise independent, and that B's uses that did not KO A are a little
+weaker than B's uses overall beyond the one use's condition (worst left over all 4,360 letsgo
+drain pairs: 8.7 points, a three-use race, Wartortle vs Parasect). Folding the heal
 in as a rate instead (the previous race) counted B's first heal, which restores nothing, and
 dropped the heals that count when B's blow may KO or not: 72 points off for Golem-Alola vs
 Eevee-Starter (Bouncy Bubble), 45 for Omastar vs Vileplume (Mega Drain).
@@ -59,14 +64,17 @@ class Heals:
     order: np.ndarray
 
 
-def heal_law(dex: Pokedex, side: SideMoves, moves, share, best, rolls, other_hp) -> HealLaw:
+def heal_law(dex: Pokedex, side: SideMoves, moves, share, best, rolls, other_hp, recoil):
     """The heal of a landed use that does not KO the other side (max HP `other_hp` (n,)):
     `share` (n, 4) is P(slot | a use landed), `best` (n,) the best slot, `rolls` the (plain,
-    crit, cell) damage tables of `core.features.analytic` (each slot's 16 rolls, ± crit)."""
+    crit, cell) damage tables of `core.features.analytic` (each slot's 16 rolls, ± crit). On
+    the rows `recoil` (n,) bool, the best move's recoil counts as a negative heal."""
     n_rows = len(moves)
     index = np.where(moves >= 0, moves, 0)
     num, den = dex.move_drain[index, 0], dex.move_drain[index, 1]
-    rows, slot = np.nonzero((share > 0) & (num > 0))
+    on_best = np.arange(moves.shape[1])[None, :] == best[:, None]
+    costs = on_best & recoil[:, None] & (dex.move_recoil[index, 0] > 0)
+    rows, slot = np.nonzero((share > 0) & ((num > 0) | costs))
     mean, ko = np.zeros(n_rows), np.zeros(n_rows)
     if rows.size == 0:
         return HealLaw(mean, rows, np.zeros((0, 32)), np.zeros((0, 32)))
@@ -76,6 +84,12 @@ def heal_law(dex: Pokedex, side: SideMoves, moves, share, best, rolls, other_hp)
     stays = damage < other_hp[rows, None]
     weight = np.where(np.arange(32) < 16, (1 - c) / 16, c / 16) * stays
     heal = np.ceil(damage * num[rows, slot][:, None] / den[rows, slot][:, None])
+    lose, per = (
+        dex.move_recoil[index[rows, slot], 0][:, None],
+        dex.move_recoil[index[rows, slot], 1],
+    )
+    lost = np.maximum(np.floor((2 * damage * lose + per[:, None]) / (2 * per[:, None])), 1.0)
+    heal -= np.where(costs[rows, slot][:, None] & (damage > 0), lost, 0.0)
     np.add.at(mean, rows, share[rows, slot] * (weight * heal).sum(1))
     np.add.at(ko, rows, share[rows, slot] * (1 - weight.sum(1)))
     on = slot == best[rows]
@@ -138,11 +152,16 @@ def by_order(cdf: np.ndarray, two: np.ndarray, two_by_order: np.ndarray, land: n
     return tuple(cdf + (two_by_order[:, k] - two)[:, None] * exactly_two for k in (0, 1))
 
 
-def race_by_order(mine: tuple, theirs: tuple, first: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(P(A wins), P(B wins)) (k,) within the horizon when who moves first on a KO turn also
-    decides the heals before it: `mine` and `theirs` are A's and B's (k, turns) P(KO within t)
-    given they move first, then second, on turn t; `first` (P(A first), P(B first)) (k,).
-    A wins at t moving first if B has not KO'd it before t, moving second if B has not by t."""
+def race_by_order(sides: tuple, rows, cdfs: tuple, first: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(P(A wins), P(B wins)) (k,) of `rows` (k,) within the horizon when who moves first on a
+    KO turn also decides the heals before it: `sides` are A's and B's race inputs (`_Side` of
+    `core.features.analytic`: g12, g2, land), `cdfs` their (k, turns) P(KO within t turns),
+    `first` (P(A first), P(B first)) (k,). A wins at t moving first if B has not KO'd it before
+    t, moving second if B has not by t."""
+    mine, theirs = (
+        by_order(cdf, s.g12[rows, 1], s.g2[rows], s.land[rows])
+        for s, cdf in zip(sides, cdfs, strict=True)
+    )
     zero = np.zeros((len(first[0]), 1))
     d = [[np.diff(f, axis=1, prepend=zero) for f in side] for side in (mine, theirs)]
     mix = [first[0][:, None] * mine[0] + first[1][:, None] * mine[1],
@@ -160,3 +179,26 @@ def sure_hits(hp: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
     first (h·low ≥ hp + (h − 1)·step); inf when the heals keep up with the least damage."""
     gain = low - step
     return np.where(gain > 0, np.ceil(np.maximum(hp - step, 0) / np.maximum(gain, 1e-9)), np.inf)
+
+
+def recoil_rows(dex: Pokedex, batch, tables) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) bool each, A's and B's: both sides play their best move and the other side's
+    drains, so the recoil lattice leaves the row to the race and this side's recoil is counted
+    with the heals (use by use, between the other side's blows), not folded in as a rate."""
+    rows = np.arange(len(batch))
+    both = ~tables.random_a & ~tables.random_b
+    drains = [
+        dex.move_drain[np.maximum(moves[rows, best], 0), 0] > 0
+        for moves, best in ((batch.moves_a, tables.best_a), (batch.moves_b, tables.best_b))
+    ]
+    return both & drains[1], both & drains[0]
+
+
+def recoil_before(hp, max_hp, law: HealLaw, rows, my_land, my_first, other_land) -> np.ndarray:
+    """(n,) the HP to take `hp` (its recoil folded in as a rate) but on `rows` (n,) bool: its
+    `max_hp` less the recoil it pays before my first landed use (its uses then: one per miss of
+    mine before it, and its move first on that turn), `law.mean` being its heal minus recoil
+    per use (negative there); the recoil after that goes with the heals."""
+    a = np.maximum(my_land, 1e-9)
+    uses = other_land * ((1 - a) / a + (1 - my_first))
+    return np.where(rows, np.maximum(max_hp + np.minimum(law.mean, 0.0) * uses, 1.0), hp)
