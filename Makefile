@@ -1,4 +1,4 @@
-# PredictionDex — the two commands: `make run` and `make test`.
+# PredictionDex — the three commands: `make run`, `make api` and `make test`.
 # Each is self-sufficient on a fresh machine with python3 and make.
 
 PYTHON ?= python3
