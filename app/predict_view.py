@@ -134,8 +134,9 @@ def batch_answers(batch: CsvBatch, name: str) -> None:
             f"{len(refused):,} row(s) could not be answered; the reason is on each line.",
             icon=":material/rule:",
         )
-        st.dataframe(
-            refused[["row", "pokemon_a", "pokemon_b", "error"]],
+        given = ["pokemon_a", "pokemon_b", "level_a", "level_b", "moves_a", "moves_b"]
+        st.dataframe(  # the cells as given: text, so 'abc' and 50 sit in one column
+            refused[["row", *given, "error"]].astype({c: "string" for c in given}),
             hide_index=True,
             key="predict_batch_refused",
         )
@@ -292,15 +293,35 @@ def simulator_disagreement(prediction: Prediction, name_a: str) -> None:
     """A visible warning when the model and the simulator differ by more than the tolerance."""
     if prediction.simulated_p_a_wins is None:
         return
-    gap = 100 * (prediction.p_a_wins - prediction.simulated_p_a_wins)
-    if abs(gap) > components.DISAGREEMENT_POINTS:
-        st.warning(
-            f"The model and the simulator disagree by {abs(gap):.1f} points (model "
-            f"{prediction.p_a_wins:.1%}, simulator {prediction.simulated_p_a_wins:.1%} for "
-            f"{name_a}). Trust the simulator for this matchup; a model trained on more "
-            "battles usually closes the gap.",
-            icon=":material/warning:",
-        )
+    text = disagreement_text(prediction, name_a)
+    if text:
+        st.warning(text, icon=":material/warning:")
+
+
+README_KNOWN_LIMITS = "README.md › Evaluation against the truth › Known weak spot"
+
+
+def disagreement_text(prediction: Prediction, name_a: str) -> str | None:
+    """The warning when the model is more than DISAGREEMENT_POINTS off the simulated share (None
+    otherwise): the difference, the simulator's 95% interval, and where to look. It names no
+    cause: the page cannot know one (a feature fixed after this version was trained, a known
+    weak spot, or this model's own error)."""
+    share, battles = prediction.simulated_p_a_wins, prediction.simulated_battles
+    if share is None or not battles:
+        return None
+    gap = 100 * (prediction.p_a_wins - share)
+    if abs(gap) <= components.DISAGREEMENT_POINTS:
+        return None
+    check = compare_with_simulator(prediction.p_a_wins, share, battles)
+    version = serving_label(prediction.source, prediction.model_version)
+    return (
+        f"The model and the simulator disagree by {abs(gap):.1f} points for P({name_a} wins): "
+        f"model {prediction.p_a_wins:.1%}, simulator {share:.1%} (95% interval "
+        f"{check.low:.1%}–{check.high:.1%} from {battles:,} battles). Trust the simulator for "
+        f"this matchup. The matchups the model is known to get wrong, and the fixes made to "
+        f"them, are in {README_KNOWN_LIMITS}; if this model ({version}) was trained before "
+        "such a fix, retrain it and compare on this matchup."
+    )
 
 
 def why(name_a: str, name_b: str, explanation: Explanation) -> None:

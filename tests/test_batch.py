@@ -114,18 +114,19 @@ def test_a_mixed_csv_answers_the_valid_rows_and_lists_the_invalid_ones(model):
         ",Onix,,,,",  # empty name
         'Pikachu,Onix,50,50,"Thunderbolt; Quick Attack",',
         "Pikachu,Onix,50,50,Thunderbolt|Surf,",
-        "",  # blank lines are skipped, but counted: row numbers stay the file's lines - 1
+        "",  # a blank line is a row too: refused, so row numbers stay the file's lines - 1
         "Pikachu,Onix,50,50,,,extra",  # one field too many
         "Pikachu,Onix,0,,,",
     )
     batch = predict_csv(model.get_model(), data)
-    assert batch.table["row"].tolist() == [1, 2, 3, 4, 5, 7, 8]
+    assert batch.table["row"].tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert batch.answered["row"].tolist() == [1, 2, 4]
     refused = dict(zip(batch.refused["row"], batch.refused["error"], strict=True))
-    assert set(refused) == {3, 5, 7, 8}
+    assert set(refused) == {3, 5, 6, 7, 8}
     assert "pokemon_a is empty" in refused[3]
     assert "cannot learn Surf" in refused[5]
-    assert "7 fields for 6 columns" in refused[7]
+    assert "line is blank" in refused[6] and "Delete the line" in refused[6]
+    assert "7 fields for 6 columns (extra: 'extra')" in refused[7]
     assert "level_a=0 is out of range" in refused[8]
     answered = batch.answered.set_index("row")
     assert answered.loc[2, "pokemon_a"] == "Raichu-Alola"
@@ -245,12 +246,12 @@ def test_row_numbers_are_positions_in_the_file_blank_rows_counted():
     text = HEADER + "Venusaur,Dragonite,,,,\n,,,,,\n\nPikachu,,,,,\n   ,  ,,,,\nOnix,Pikachu,,,,\n"
     rows, errors = read_batch_csv(text.encode())
     assert [r.row for r in rows] == [1, 6]  # file lines 2 and 7
-    # Rows of empty cells are rows the user gave: refused with their reason, not dropped. Only
-    # the line with no characters at all (row 3) is not a row.
-    assert [e.row for e in errors] == [2, 4, 5]  # "Pikachu," is the file's line 5
+    # Rows of empty cells and blank lines are rows the user gave: refused with their reason.
+    assert [e.row for e in errors] == [2, 3, 4, 5]  # "Pikachu," is the file's line 5
     assert "Every cell of this row is empty" in errors[0].message and errors[0].hint
+    assert "blank" in errors[1].message and errors[1].hint
     lines = text.splitlines()
-    assert lines[errors[1].row].startswith("Pikachu,") and lines[rows[1].row].startswith("Onix,")
+    assert lines[errors[2].row].startswith("Pikachu,") and lines[rows[1].row].startswith("Onix,")
 
 
 def test_a_row_of_empty_cells_gets_its_line_and_is_counted(model, tmp_path):
@@ -321,3 +322,58 @@ def test_the_cli_refuses_to_overwrite_its_input_and_names_a_missing_folder(model
     done = run_cli("core.predict", ["batch", str(source), "--out", str(tmp_path / "sub")],
                    model.settings)  # fmt: skip
     assert done.returncode == 2 and "is a folder" in done.stderr
+
+
+def test_every_data_line_comes_out_with_its_cells_and_the_counts_add_up(model, tmp_path):
+    """From a new user's trial: the blank line 2 had no output line ('rows: 11' for 12 lines)
+    and refused rows lost their inputs (`Pikachu` with an empty pokemon_a, level 0 / abc and a
+    7-field row blank). Every data line is now one output line, in order, with its error."""
+    given = [
+        "Venusaur,Dragonite,50,50,,",
+        "",  # the blank line
+        "Pikachu",  # a row of one cell
+        "Pikachu,Onix,0,50,Thunderbolt,",
+        "Pikachu,Onix,abc,50,,",
+        "Pikachu,Onix,50,60,Thunderbolt,,extra",  # 7 fields for 6 columns
+        "=1+1,Onix,+5,50,,",
+        *["Pikachu,Onix,50,50,,"] * 5,
+    ]
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_bytes(csv_bytes(*given))
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["rows"], summary["answered"], summary["refused"]) == (12, 6, 6)
+    assert [e["row"] for e in summary["errors"]] == [2, 3, 4, 5, 6, 7]
+    written = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [int(line["row"]) for line in written] == list(range(1, 13))
+    cells = ["pokemon_a", "pokemon_b", "level_a", "level_b", "moves_a", "moves_b"]
+    as_given = {int(line["row"]): [line[c] for c in cells] for line in written}
+    assert as_given[2] == [""] * 6 and "line is blank" in written[1]["error"]
+    assert as_given[3] == ["Pikachu", "", "", "", "", ""]
+    assert "pokemon_b is empty" in written[2]["error"]
+    assert as_given[4] == ["Pikachu", "Onix", "0", "50", "Thunderbolt", ""]
+    assert "level_a=0 is out of range" in written[3]["error"]
+    assert as_given[5] == ["Pikachu", "Onix", "abc", "50", "", ""]
+    assert as_given[6] == ["Pikachu", "Onix", "50", "60", "Thunderbolt", ""]
+    assert "7 fields for 6 columns (extra: 'extra')" in written[5]["error"]
+    assert as_given[7][:3] == ["'=1+1", "Onix", "'+5"]  # echoed, neutralised
+    assert all(line["error"] and not line["p_a_wins"] for line in written[1:7])
+    assert all(not line["error"] and line["p_a_wins"] for line in written[7:] + written[:1])
+
+
+def test_refused_rows_name_the_field_they_are_about(model):
+    """Each refusal carries the input it is about, per side, even when both sides repeat it."""
+    rows = [
+        MatchupInput(0, "Pikachuu", "Onix"),
+        MatchupInput(1, "Onix", "Pikachuu"),  # the same unknown name, now on side B
+        MatchupInput(2, "Pikachu", "Onix", level_b=0),
+        MatchupInput(3, "Pikachu", "Pikachu", moves_a=["Surf"]),
+        MatchupInput(4, "Pikachu", "Pikachu", moves_b=["Surf"]),  # same moveset, side B
+        MatchupInput(5, "Pikachu", "Onix", "abc"),
+    ]
+    result = predict_batch(model.get_model(), rows)
+    fields = [error.error.field for error in result.errors]
+    assert fields == ["pokemon_a", "pokemon_b", "level_b", "moves_a", "moves_b", "level_a"]
+    _, errors = read_batch_csv(csv_bytes(",Onix,,,,", "Pikachu,,,,,", "P" * 300 + ",Onix,,,,"))
+    assert [error.error.field for error in errors] == ["pokemon_a", "pokemon_b", "pokemon_a"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from core import battle
 from core.errors import PredictionDexError
-from core.pokedex import STRUGGLE_ID, Pokedex, load_pokedex
+from core.pokedex import STRUGGLE_ID, Pokedex, PokedexError, load_pokedex
 from core.predict.answers import EVEN, score_configurations
 from core.predict.sources import ServedModel, Source
 
@@ -132,7 +132,7 @@ class _Memo:
         self.dex = dex
         self._seen: dict[tuple, object] = {}
 
-    def _once(self, key: tuple, resolve):
+    def _memo(self, key: tuple, resolve):
         # The value's type is part of the key: True == 1 and 50 == 50.0 must not share an answer.
         key = (*key, type(key[-1]))
         try:
@@ -150,33 +150,49 @@ class _Memo:
         return found
 
     def row(self, given: MatchupInput) -> _Resolved:
-        """Names, levels and moves to indices; PokedexError (with suggestions) when one is wrong."""
+        """Names, levels and moves to indices; PokedexError (with suggestions) when one is wrong.
+
+        The error names the input it is about (`field`: pokemon_a, level_b, moves_a, ...); the
+        memo's keys start with that field, so a refusal cached for one side never names the other.
+        """
         dex = self.dex
-        pokemon_a = self._once(("p", given.pokemon_a), lambda: dex.resolve_pokemon(given.pokemon_a))
-        pokemon_b = self._once(("p", given.pokemon_b), lambda: dex.resolve_pokemon(given.pokemon_b))
-        level_a = self._once(("la", given.level_a), lambda: battle.check_level(given.level_a, "a"))
-        level_b = self._once(("lb", given.level_b), lambda: battle.check_level(given.level_b, "b"))
+        pokemon_a = self._once("pokemon_a", given.pokemon_a, dex.resolve_pokemon)
+        pokemon_b = self._once("pokemon_b", given.pokemon_b, dex.resolve_pokemon)
+        level_a = self._once("level_a", given.level_a, lambda level: battle.check_level(level, "a"))
+        level_b = self._once("level_b", given.level_b, lambda level: battle.check_level(level, "b"))
         return _Resolved(
             row=given.row,
             a=dex.pokemon_index[pokemon_a.id],
             b=dex.pokemon_index[pokemon_b.id],
             level_a=level_a,
             level_b=level_b,
-            moves_a=self._moveset(pokemon_a, given.moves_a),
-            moves_b=self._moveset(pokemon_b, given.moves_b),
+            moves_a=self._moveset("moves_a", pokemon_a, given.moves_a),
+            moves_b=self._moveset("moves_b", pokemon_b, given.moves_b),
         )
 
-    def _moveset(self, pokemon, moves: Sequence[str] | str | None) -> list[int] | None:
+    def _once(self, field: str, value: object, resolve, *context: object):
+        """resolve(value), once per (field, context, value); its PokedexError names `field`."""
+
+        def named():
+            try:
+                return resolve(value)
+            except PokedexError as error:
+                raise error.about(field) from None
+
+        return self._memo((field, *context, value), named)
+
+    def _moveset(self, field: str, pokemon, moves: Sequence[str] | str | None) -> list[int] | None:
         if moves is None:
             return None
-        listed = moves if isinstance(moves, str) else list(moves)
-        key = ("m", pokemon.id, listed if isinstance(listed, str) else tuple(listed))
+        listed = moves if isinstance(moves, str) else tuple(moves)
 
-        def resolve() -> list[int] | None:
-            chosen = self.dex.resolve_moveset(pokemon, listed)
+        def resolve(names: tuple[str, ...] | str) -> list[int] | None:
+            chosen = self.dex.resolve_moveset(
+                pokemon, names if isinstance(names, str) else [*names]
+            )
             return None if chosen is None else [self.dex.move_index[m] for m in chosen]
 
-        return self._once(key, resolve)
+        return self._once(field, listed, resolve, pokemon.id)
 
 
 def resolve_rows(

@@ -4,10 +4,10 @@ Input: UTF-8 text, a header naming `pokemon_a,pokemon_b` and optionally `level_a
 `moves_a`, `moves_b` (moves separated by `;`, `|` or `,` inside a quoted field), at most
 MAX_BATCH_ROWS data rows and MAX_BATCH_BYTES bytes. A whole-file problem (empty, binary, too big,
 not UTF-8, not a CSV, a wrong header) is one BatchFileError whose message says what to do; a
-problem in one row (a row of empty cells, a field too long, a missing name) is a RowError and the
-other rows still go on. Output: one line per input row in input order (a line with no characters
-at all is not a row), with the answer or the reason, every text cell neutralised against
-spreadsheet formula injection.
+problem in one row (a blank line, a row of empty cells, a field too long, a missing name) is a
+RowError and the other rows still go on. Output: one line per data line of the file, in input
+order, blank lines included: the answer, or the row's cells as given with the reason, every text
+cell neutralised against spreadsheet formula injection.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ MAX_BATCH_BYTES = 2 * 1024 * 1024
 MAX_FIELD_CHARS = 200
 REQUIRED_COLUMNS = ("pokemon_a", "pokemon_b")
 OPTIONAL_COLUMNS = ("level_a", "level_b", "moves_a", "moves_b")
+INPUT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 OUTPUT_COLUMNS = [
     "row",
     "pokemon_a",
@@ -61,10 +62,22 @@ _FORMAT_HINT = (
 
 
 @dataclass(frozen=True)
+class CsvRows:
+    """A batch file as read: `rows` (the MatchupInput to predict), `errors` (a RowError per line
+    refused while reading: blank, empty cells, too many fields, a field too long, a missing name)
+    and `given` (row -> {column: the cell as typed, stripped, at most MAX_FIELD_CHARS} for every
+    data line, blank lines included), all in input order."""
+
+    rows: list[MatchupInput]
+    errors: list[RowError]
+    given: dict[int, dict[str, str]]
+
+
+@dataclass(frozen=True)
 class CsvBatch:
     """An answered CSV batch: `result` (the model's BatchResult for the rows that could be read),
     `read_errors` (rows refused while reading) and `table` (every row in input order with
-    OUTPUT_COLUMNS: the answer, or the input and its reason in `error`).
+    OUTPUT_COLUMNS: the answer, or the cells as given and the reason in `error`).
     """
 
     result: BatchResult
@@ -142,16 +155,34 @@ def _header(fields: list[str]) -> dict[str, int]:
     return {name: position for position, name in enumerate(names)}
 
 
+def _cells(fields: list[str], columns: dict[str, int]) -> dict[str, str]:
+    """The row's cells by column name as typed (stripped; a long one cut to MAX_FIELD_CHARS)."""
+    cells = {name: (fields[i].strip() if i < len(fields) else "") for name, i in columns.items()}
+    return {
+        name: value if len(value) <= MAX_FIELD_CHARS else value[: MAX_FIELD_CHARS - 1] + "…"
+        for name, value in cells.items()
+    }
+
+
 def _row_input(number: int, fields: list[str], columns: dict[str, int]) -> MatchupInput:
-    """One CSV line as a MatchupInput (empty optional cells take their defaults)."""
+    """One CSV line as a MatchupInput (empty optional cells take their defaults).
+
+    Raises PokedexError (naming its `field` when it is about one) for a blank line, a row of
+    empty cells, more fields than columns, a field too long or a missing name."""
+    if not fields:
+        raise PokedexError(
+            "This line is blank: nothing to predict.",
+            hint="Delete the line, or fill in pokemon_a and pokemon_b.",
+        )
     if not any(field.strip() for field in fields):
         raise PokedexError(
             "Every cell of this row is empty.",
             hint="Fill in pokemon_a and pokemon_b, or delete the row.",
         )
     if len(fields) > len(columns):
+        extra = ", ".join(repr(field.strip()[:40]) for field in fields[len(columns) :][:3])
         raise PokedexError(
-            f"{len(fields)} fields for {len(columns)} columns.",
+            f"{len(fields)} fields for {len(columns)} columns (extra: {extra}).",
             hint='Quote a field that contains commas, e.g. "Thunderbolt,Surf".',
         )
     values = {name: (fields[i].strip() if i < len(fields) else "") for name, i in columns.items()}
@@ -160,10 +191,12 @@ def _row_input(number: int, fields: list[str], columns: dict[str, int]) -> Match
             raise PokedexError(
                 f"{name} is {len(value):,} characters long; at most {MAX_FIELD_CHARS} are read.",
                 hint="Put one name or up to 4 moves per field.",
-            )
+            ).about(name)
     for name in REQUIRED_COLUMNS:
         if not values[name]:
-            raise PokedexError(f"{name} is empty.", hint="Give both Pokémon of the matchup.")
+            raise PokedexError(f"{name} is empty.", hint="Give both Pokémon of the matchup.").about(
+                name
+            )
     return MatchupInput(
         row=number,
         pokemon_a=values["pokemon_a"],
@@ -183,29 +216,37 @@ def _moves(text: str) -> list[str] | None:
 
 
 def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
-    """Parse an uploaded batch: the rows to predict and the rows refused while reading.
+    """Parse an uploaded batch: the rows to predict and the rows refused while reading (see
+    `read_batch_lines`, which also keeps every line's cells as given).
 
-    Rows are numbered by their position after the header (1 = the line after it), so a row number
-    points at its line in the file (line = row + 1 when no field spans lines). A row of empty
-    cells (',,,,,') is refused with its reason like any other bad row; only a line with no
-    characters at all is not a row (skipped, its number kept).
+    Raises:
+        BatchFileError: as read_batch_lines.
+    """
+    read = read_batch_lines(data)
+    return read.rows, read.errors
+
+
+def read_batch_lines(data: bytes) -> CsvRows:
+    """Parse an uploaded batch: every data line is a row, numbered by its position after the
+    header (1 = the line after it), so row + 1 is its line in the file (when no quoted field
+    spans lines). A blank line and a row of empty cells (',,,,,') are refused with their reason
+    like any other bad row: the answers have one line per data line, and their counts add up.
 
     Raises:
         BatchFileError: the file as a whole is unusable (empty, > MAX_BATCH_BYTES, binary, not
-            UTF-8, malformed CSV, a wrong header, no data row, more than MAX_BATCH_ROWS rows).
+            UTF-8, malformed CSV, a wrong header, no non-blank data row, more than
+            MAX_BATCH_ROWS non-blank rows).
     """
     reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
     rows: list[MatchupInput] = []
     errors: list[RowError] = []
+    cells: dict[int, dict[str, str]] = {}
     try:
         columns = _header(next(reader, []))
         given = 0
-        # number = the row's position after the header, blank rows counted, so it names the
-        # file's line (line number + 1) whatever rows around it were blank.
         for number, fields in enumerate(reader, start=1):
-            if not fields:  # a line with no characters: not a row
-                continue
-            given += 1
+            cells[number] = _cells(fields, columns)
+            given += bool(fields)  # a blank line costs nothing: not counted against the limit
             if given > MAX_BATCH_ROWS:
                 raise BatchFileError(
                     f"The file has more than {MAX_BATCH_ROWS:,} rows: split it into files of at "
@@ -221,12 +262,12 @@ def read_batch_csv(data: bytes) -> tuple[list[MatchupInput], list[RowError]]:
             'that holds a comma or a quote in double quotes ("Thunderbolt,Surf"), double a quote '
             "inside one, and use the corrected file."
         ) from None
-    if not rows and not errors:
+    if not given:
         raise BatchFileError(
             "The file has a header but no matchup rows: add one matchup per line under it, "
             "e.g. Pikachu,Onix."
         )
-    return rows, errors
+    return CsvRows(rows, errors, cells)
 
 
 def neutralise(value: object) -> object:
@@ -237,22 +278,19 @@ def neutralise(value: object) -> object:
 
 
 def result_frame(
-    result: BatchResult,
-    read_errors: list[RowError],
-    given: list[MatchupInput],
-    move_names: dict[str, str] | None = None,
+    result: BatchResult, read: CsvRows, move_names: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """Every row in input order: the answer (names from the roster) or the input and its reason.
+    """Every data line in input order: the answer (names from the roster, the levels and moves
+    used) or the line's cells as given (`read.given`) and its reason in `error`.
 
     `move_names` maps move ids to the names shown (Seismic Toss for seismictoss); ids are kept
-    for moves it lacks; an uploaded file may name moves either way.
+    for moves it lacks; an uploaded file may name moves either way. `level_a`/`level_b` hold
+    ints for answered rows and the text given (e.g. 'abc') for refused ones.
     """
     import pandas as pd
 
     shown = move_names or {}
-    lines: dict[int, dict] = {}
-    for entry in given:
-        lines[entry.row] = {"pokemon_a": entry.pokemon_a, "pokemon_b": entry.pokemon_b}
+    lines: dict[int, dict] = {row: dict(cells) for row, cells in read.given.items()}
     answers = result.answers
     for row, name_a, name_b, level_a, level_b, moves_a, moves_b, p, winner in zip(
         answers["row"], answers["name_a"], answers["name_b"], answers["level_a"],
@@ -271,13 +309,13 @@ def result_frame(
             "model_version": result.model_version,
             "source": result.source,
         }
-    for error in [*read_errors, *result.errors]:
+    for error in [*read.errors, *result.errors]:
         line = lines.setdefault(error.row, {})
         line["error"] = f"{error.message} {error.hint}".strip()
     frame = pd.DataFrame(
         [{"row": row, **lines[row]} for row in sorted(lines)], columns=OUTPUT_COLUMNS
     )
-    return frame.astype({"level_a": "Int64", "level_b": "Int64", "p_a_wins": "float64"})
+    return frame.astype({"level_a": object, "level_b": object, "p_a_wins": "float64"})
 
 
 def write_batch_csv(frame: pd.DataFrame) -> bytes:
@@ -292,7 +330,7 @@ def predict_csv(served: ServedModel, data: bytes) -> CsvBatch:
     Raises:
         BatchFileError: the file as a whole is unusable (see read_batch_csv).
     """
-    rows, read_errors = read_batch_csv(data)
-    result = predict_batch(served, rows)
+    read = read_batch_lines(data)
+    result = predict_batch(served, read.rows)
     names = {move_id: move.name for move_id, move in load_pokedex(served.roster).moves.items()}
-    return CsvBatch(result, tuple(read_errors), result_frame(result, read_errors, rows, names))
+    return CsvBatch(result, tuple(read.errors), result_frame(result, read, names))

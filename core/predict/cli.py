@@ -88,7 +88,8 @@ def _batch_main(argv: list[str]) -> dict:
     parser = _Parser(
         prog="python -m core.predict batch",
         description="Predict every matchup of a CSV (pokemon_a,pokemon_b[,level_a,level_b,"
-        "moves_a,moves_b]) with one model version; writes one line per input row.",
+        "moves_a,moves_b]) with one model version; writes one line per data line, in order "
+        "(a blank or bad line gets its cells as given and the reason in `error`).",
     )
     parser.add_argument("input", type=Path, help="the CSV to read (UTF-8, at most 2 MB)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the answers CSV")
