@@ -11,10 +11,33 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.errors import error_body, field_problems
+from api.errors import error_body, field_problems, shown
 from api.schemas import ErrorBody, MatchupRequest
 from core.predict import PredictionModel
 from core.predict.batch import MatchupInput, predict_batch
+
+GIVEN_FIELDS = tuple(MatchupRequest.model_fields)  # pokemon_a, pokemon_b, level_a, ...
+LARGEST_ECHOED_NUMBER = 10**15
+
+
+def _echoed(value: Any, depth: int = 0) -> Any:
+    """A value as sent, safe to echo: text printable and cut short (api.errors.shown), numbers
+    and booleans as they are (a huge one as text), lists one level deep."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and abs(value) < LARGEST_ECHOED_NUMBER:
+        return value
+    if isinstance(value, list) and depth == 0:
+        return [_echoed(item, 1) for item in value[:8]]
+    return shown(value)
+
+
+def given_fields(row: Any) -> dict[str, Any] | None:
+    """A refused row's matchup fields as sent (others left out), safe to echo; None when the
+    row is not a JSON object."""
+    if not isinstance(row, dict):
+        return None
+    return {name: _echoed(row[name]) for name in GIVEN_FIELDS if name in row}
 
 
 def _parse_rows(rows: list[Any]) -> tuple[list[MatchupInput], dict[int, dict]]:
@@ -48,7 +71,8 @@ def _parse_rows(rows: list[Any]) -> tuple[list[MatchupInput], dict[int, dict]]:
 
 
 def predict_rows(model: PredictionModel, rows: list[Any]) -> dict[str, Any]:
-    """One answer per row, in order: {index, ok, prediction | error}, plus the serving model.
+    """One answer per row, in order: {index, ok, prediction | error and given}, plus the serving
+    model. A refused row's error names its field(s); `given` echoes its fields as sent.
 
     Raises:
         PredictionDexError: no model can serve (the whole batch gets 503).
@@ -68,9 +92,15 @@ def predict_rows(model: PredictionModel, rows: list[Any]) -> dict[str, Any]:
         for answer in result.answers.to_dict("records")
     }
     results = [
-        {"index": i, "ok": True, "prediction": answers[i], "error": None}
+        {"index": i, "ok": True, "prediction": answers[i], "error": None, "given": None}
         if i in answers
-        else {"index": i, "ok": False, "prediction": None, "error": errors[i]}
+        else {
+            "index": i,
+            "ok": False,
+            "prediction": None,
+            "error": errors[i],
+            "given": given_fields(rows[i]),
+        }
         for i in range(len(rows))
     ]
     return {

@@ -111,12 +111,17 @@ class ErrorBody(BaseModel):
 
 
 class BatchRow(BaseModel):
-    """One batch row's answer: a prediction, or its error."""
+    """One batch row's answer: a prediction, or its error (naming its fields) and what was sent."""
 
     index: int
     ok: bool
     prediction: PredictResponse | None = None
     error: ErrorBody | None = None
+    given: dict[str, Any] | None = Field(
+        default=None,
+        description="a refused row's matchup fields as sent (text made printable and cut to 60 "
+        "characters); null for an answered row or a row that is not an object",
+    )
 
 
 class BatchResponse(Served):

@@ -201,6 +201,34 @@ def test_batch_answers_valid_rows_and_gives_invalid_ones_their_error_and_index(a
         assert row["winner_id"] == single["winner_id"]
 
 
+def test_every_refused_batch_row_names_its_fields_and_echoes_what_was_sent(api):
+    """From a new user's trial: /predict/batch row errors had `fields: []` while the hint said
+    'Fix the field named' (single /predict names pokemon_a). Each refusal names its field, on
+    the right side, and carries the row's fields as sent; the counts add up."""
+    rows = [
+        {"pokemon_a": "Pikachuu", "pokemon_b": "Onix"},
+        {"pokemon_a": "Onix", "pokemon_b": "Pikachuu"},  # the same unknown name, side B
+        {"pokemon_a": "Mew", "pokemon_b": "Onix", "moves_b": ["Thunderbolt"]},
+        {"pokemon_a": "Mew", "pokemon_b": "Onix"},
+        {"pokemon_a": "=cmd\u0007" + "x" * 100, "pokemon_b": "Onix", "level_a": 0, "extra": 1},
+        None,
+    ]
+    batch = api.post("/predict/batch", json={"rows": rows}).json()
+    assert (batch["count"], batch["succeeded"], batch["failed"]) == (6, 1, 5)
+    refused = [r for r in batch["results"] if not r["ok"]]
+    assert [r["index"] for r in refused] == [0, 1, 2, 4, 5]
+    named = [[f["field"] for f in r["error"]["fields"]] for r in refused]
+    assert named[:3] == [["pokemon_a"], ["pokemon_b"], ["moves_b"]]
+    assert set(named[3]) == {"pokemon_a", "level_a", "extra"} and named[4] == ["body"]
+    assert all(r["error"]["fields"] and r["error"]["hint"] for r in refused)
+    assert "Closest matches: Pikachu" in refused[1]["error"]["fields"][0]["problem"]
+    assert [r["given"] for r in refused[:3]] == [rows[0], rows[1], rows[2]]
+    echoed = refused[3]["given"]
+    assert echoed["level_a"] == 0 and echoed["pokemon_b"] == "Onix" and "extra" not in echoed
+    assert echoed["pokemon_a"].startswith("=cmd?x") and len(echoed["pokemon_a"]) == 60
+    assert refused[4]["given"] is None and batch["results"][3]["given"] is None
+
+
 def test_batch_of_ten_thousand_rows_and_not_one_more(api):
     rows = [{"pokemon_a": "Snorlax", "pokemon_b": "Pikachu", "level_a": 1 + i % 100}
             for i in range(10_000)]  # fmt: skip
