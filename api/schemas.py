@@ -143,7 +143,8 @@ class MatrixResponse(Served):
 
 
 class ModelResponse(Served):
-    """The model serving now and the metrics recorded when it was trained."""
+    """The model serving now, the metrics recorded when it was trained (one name per figure,
+    as MLflow logs them) and what they were measured on."""
 
     label: str = Field(
         description="'v3' (the registry's stage holder), 'v3 (local fallback)' (models/, named by "
@@ -153,7 +154,16 @@ class ModelResponse(Served):
     loaded_at: str
     fallback_reason: str | None
     registry_ttl_seconds: float
-    metrics: dict[str, float | int | None]
+    metrics: dict[str, float | int | None] = Field(
+        description="training's metrics by their MLflow names (test_accuracy, test_f1, "
+        "test_log_loss, excess_error, matchup_mae, ...); README › The prediction API lists them"
+    )
+    measured_on: dict[str, Any] | None = Field(
+        default=None,
+        description="what the metrics were measured on: kind ('held-out test'), battles, seed, "
+        "heldout, scenario, level, and recorded_in (the version's stored evaluation report, or "
+        "the model's metadata, which does not record the battle count); null without metrics",
+    )
 
 
 class ReadyResponse(BaseModel):

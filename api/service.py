@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api import batch
+from api.model_info import MeasuredOn, public_metrics
 from core.errors import PredictionDexError
 from core.pokedex import PokedexError, load_pokedex
 from core.predict import PredictionModel, ServedModel
@@ -76,6 +77,7 @@ class PredictionService:
         self._loading = threading.Lock()
         self._loader: threading.Thread | None = None
         self.load_error: str | None = None
+        self._measured_on = MeasuredOn(model.settings)
 
     # --- start-up and readiness -----------------------------------------------------------------
 
@@ -161,9 +163,10 @@ class PredictionService:
         }
 
     def model_info(self) -> dict[str, Any]:
-        """The model serving now (after the TTL check), with its training metrics."""
+        """The model serving now (after the TTL check), with its training metrics (one name
+        each, api.model_info) and what they were measured on."""
         served = self.model.get_model()
-        metrics = served.bundle.metadata.get("metrics") or {}
+        metrics = public_metrics(served.bundle.metadata.get("metrics") or {})
         return {
             **served_fields(served),
             "label": served.label,  # a local model is never named by the stage it stands in for
@@ -172,6 +175,7 @@ class PredictionService:
             "fallback_reason": self.model.fallback_reason,
             "registry_ttl_seconds": self.model.settings.registry_ttl_seconds,
             "metrics": {str(k): _number(v) for k, v in metrics.items()},
+            "measured_on": self._measured_on.of(served),
         }
 
 

@@ -77,6 +77,9 @@ def test_model_endpoint(api):
     assert info["stage"] == "Production" and info["loaded_at"].endswith("+00:00")
     assert info["label"] == f"v{LOCAL_VERSION} (local fallback)"  # not "Production v..."
     assert info["metrics"]["test_accuracy"] == pytest.approx(0.9)
+    # What the metrics were measured on: a local model says it from its metadata (this tiny
+    # one records no dataset, so nothing but where it looked).
+    assert info["measured_on"]["recorded_in"].startswith("the model's metadata")
     assert info["fallback_reason"]  # says why local serves
     assert response.headers["X-Model-Source"] == "local"
 
