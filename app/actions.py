@@ -17,7 +17,6 @@ import streamlit as st
 
 from app import auth, cache, jobs
 from core.config import STAGES, Settings
-from core.predict.export import sync_local_fallback
 from core.registry import PromotionConflict, PromotionResult, RegistryError
 from core.train import TrainConfig, TrainingError
 
@@ -63,7 +62,7 @@ def promote(
     except PromotionConflict:
         cache.clear_registry_caches(settings)
         raise
-    follow = _follow(settings, result)  # before the reload, so serving sees the new fallback
+    follow = _follow(result)  # before the reload, so serving sees the new fallback
     cache.clear_registry_caches(settings)
     if not result.changed:
         return f"Version {version} already holds {stage}: nothing to change.{follow}"
@@ -90,7 +89,7 @@ def rollback(
     except PromotionConflict:
         cache.clear_registry_caches(settings)
         raise
-    follow = _follow(settings, result)
+    follow = _follow(result)
     cache.clear_registry_caches(settings)
     return (
         f"Rolled back: Production is v{result.version} again (was v{result.previous_version})."
@@ -98,13 +97,14 @@ def rollback(
     )
 
 
-def _follow(settings: Settings, result: PromotionResult) -> str:
-    """Export the stage's new holder as the local fallback; ' Local fallback updated to v3.'.
+def _follow(result: PromotionResult) -> str:
+    """What became of the local fallback; ' Local fallback updated to v3.'.
 
-    The promotion stands whatever happens here: a failed export is one sentence saying how to
-    retry (`python -m core.predict export`). '' for a stage that has no local fallback.
+    The tracker exported the stage's new holder under the promotion lock. The promotion stands
+    whatever happened there: a failed export is one sentence saying how to retry
+    (`python -m core.predict export`). '' for a stage that has no local fallback.
     """
-    synced = sync_local_fallback(result.model_name, result.stage, result.version, settings)
+    synced = result.fallback
     if synced is None:
         return ""
     text = synced.message

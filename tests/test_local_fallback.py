@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from core import artifacts
 from core.config import PROJECT_ROOT, Settings
 from core.predict import PredictionModel
-from core.registry import MLflowTracker
+from core.registry import MLflowTracker, Registry
 from core.train import TrainConfig, train_model
 from tests.cli import child_env, run_cli
 from tests.stores import embedded_settings
@@ -114,6 +114,93 @@ def test_a_failed_export_keeps_the_promotion_and_says_how_to_retry(
     assert MLflowTracker(settings=store).current_version(store.model_name) == 2
 
 
+# The seed guide's rollback (scenario 3), as its reader runs it: a tracker built from the environment.
+SEED_ROLLBACK = """
+from core.registry import MLflowTracker
+tracker = MLflowTracker(experiment_name="battle_winner_production")
+tracker.promote_to_production("battle_winner_predictor", version=2)
+"""
+
+
+def test_the_seed_apis_promotion_exports_the_fallback_and_prints_nothing(store: Settings) -> None:
+    """Before, models/ kept serving v1 after the guide's snippet until `doctor`/`ensure` ran."""
+    done = subprocess.run(
+        [sys.executable, "-c", SEED_ROLLBACK], cwd=PROJECT_ROOT, env=child_env(store),
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == ""  # the guide's code prints its own lines, the API none
+    assert fallback(store) == ("2", "random_forest")
+    assert MLflowTracker(settings=store).current_version(store.model_name) == 2
+    assert MLflowTracker(settings=store).doctor(store.model_name) == []
+
+    result = MLflowTracker(settings=store).promote_to_production(store.model_name, 1)
+    assert (result.fallback.outcome, result.fallback.version) == ("updated", "1")
+    again = MLflowTracker(settings=store).promote_to_production(store.model_name, 1)
+    assert (again.changed, again.fallback.outcome) == (False, "current")
+    assert fallback(store) == ("1", "xgboost")
+
+
+def test_a_failed_export_after_the_seed_apis_promotion_keeps_the_promotion(
+    store: Settings, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where models/ should be", encoding="utf-8")
+    broken = replace(store, models_dir=blocker / "models")
+    result = MLflowTracker(settings=broken).promote_to_production(store.model_name, 2)
+    assert result.changed and result.fallback.outcome == "failed"
+    assert RETRY in result.fallback.message
+    assert MLflowTracker(settings=store).current_version(store.model_name) == 2
+
+
+# Each process promotes its versions in turn (no expected holder), released with the others.
+RACING_PROMOTER = """
+import sys
+from core.config import Settings
+from core.registry import MLflowTracker
+tracker = MLflowTracker(settings=Settings.from_env())
+print("ready", flush=True)
+sys.stdin.readline()
+for version in sys.argv[1:]:
+    tracker.promote_to_production("battle_winner_predictor", int(version), reason="race")
+"""
+
+
+def test_promoters_racing_through_the_seed_api_leave_the_final_production_in_models(
+    store: Settings,
+) -> None:
+    """The export runs under the promotion lock: the last promotion's export is the last one."""
+    orders = (("2", "1", "2"), ("1", "2", "1"), ("2", "2", "1"))
+    promoters = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_PROMOTER, *order],
+            cwd=PROJECT_ROOT,
+            env=child_env(store),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for order in orders
+    ]
+    try:
+        for promoter in promoters:
+            assert promoter.stdout.readline().strip() == "ready", promoter.stderr.read()[-2000:]
+        for promoter in promoters:
+            promoter.stdin.write("go\n")
+            promoter.stdin.flush()
+        errors = [promoter.communicate(timeout=240)[1] for promoter in promoters]
+    finally:
+        for promoter in promoters:
+            if promoter.poll() is None:
+                promoter.kill()
+    assert [promoter.returncode for promoter in promoters] == [0, 0, 0], errors
+    tracker = MLflowTracker(settings=store)
+    audit = tracker.audit_log(store.model_name)
+    assert (audit["status"] == "ok").sum() >= 2  # several promotions really changed Production
+    assert fallback(store)[0] == str(tracker.current_version(store.model_name))
+
+
 # --- ensure and doctor see a fallback that does not follow Production ----------------------------
 
 
@@ -121,7 +208,8 @@ def test_a_failed_export_keeps_the_promotion_and_says_how_to_retry(
 def test_ensure_re_exports_a_fallback_that_is_not_production(
     store: Settings, tmp_path: Path, held: str
 ) -> None:
-    MLflowTracker(settings=store).promote_to_production(store.model_name, 2, reason="r", user="t")
+    # Registry.promote moves the alias only (promote_to_production would export v2 as well).
+    Registry(store).promote(store.model_name, 2, reason="r", user="t")
     if held == "unversioned":
         install_unversioned(store, tmp_path)
     said = "an unversioned model" if held == "unversioned" else "v1"

@@ -490,6 +490,8 @@ def test_cli(store, tracker, model_name, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(store.artifacts_dir))
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"exp_{model_name}")
     monkeypatch.setenv("MLFLOW_MODEL_NAME", model_name)
+    # promote/rollback export the local fallback: into this test's folder, not the project's models/
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(tmp_path / "models"))
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = registry.main(list(argv))
@@ -610,6 +612,8 @@ def test_rollback_cli_with_to(store, tracker, model_name, tmp_path, monkeypatch,
     monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(store.artifacts_dir))
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", f"exp_{model_name}")
     monkeypatch.setenv("MLFLOW_MODEL_NAME", model_name)
+    # rollback exports the local fallback: into this test's folder, not the project's models/
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(tmp_path / "models"))
     assert registry.main(["rollback", "--to", "2", "--reason", "cli"]) == 0
     assert "v2 is now Production (was v4)" in capsys.readouterr().out
     assert registry.main(["rollback", "--to", "9"]) == 2
@@ -619,13 +623,20 @@ def test_rollback_cli_with_to(store, tracker, model_name, tmp_path, monkeypatch,
     assert registry.main(["rollback", "--to", "3", "--reason", "cli"]) == 0
     assert "v3 is now Production (was v2)" in capsys.readouterr().out
     assert tracker.current_version(model_name) == 3
+    assert artifacts.read_installed(tmp_path / "models").model_version == "3"
 
 
-def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):
-    """The guide's Python, word for word, against a tmp SQLite store (imports adapted only)."""
-    store = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifacts_dir=tmp_path / "art")
+def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch, capsys):
+    """The guide's Python, word for word, against a tmp SQLite store (imports adapted only).
+
+    promote_to_production also exports the local fallback, as the CLI's promote does: after the
+    guide's rollback to version 2, models/ holds version 2, and the guide's lines are all it prints.
+    """
+    store = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifacts_dir=tmp_path / "art",
+                     models_dir=tmp_path / "models")  # fmt: skip
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
     monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(store.artifacts_dir))
+    monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(store.models_dir))
     MLflowTracker(settings=store)  # create the store
     seed_tracker = MLflowTracker(experiment_name="battle_winner_production")
     for seed in (1, 2):
@@ -668,6 +679,10 @@ def test_seed_guide_snippets_run_verbatim(tmp_path, monkeypatch):
     assert version_number == 3 and model_bundle[1].version == 3
     assert list(df["version"]) == [3, 2, 1] and df.loc[0, "stage"] == "Production"
     assert tracker.current_version("battle_winner_predictor") == 2
+    assert artifacts.read_installed(store.models_dir).model_version == "2"
+    artifacts.verify_model_dir(store.models_dir)  # every hash checked
+    printed = capsys.readouterr().out
+    assert printed.startswith("✅ Model promoted to Production\n") and "fallback" not in printed
 
 
 @pytest.mark.parametrize(

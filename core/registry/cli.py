@@ -123,12 +123,12 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "promote":
         if args.version is None:
             raise RegistryError("promote needs a version: python -m core.registry promote 3")
-        _print_action(tracker, tracker.promote(
+        _print_action(tracker.promote_to_production(
             model_name, args.version, reason=args.reason, user=args.user,
             expected_current=_expected(args.expect), stage=args.stage,
         ))  # fmt: skip
     elif args.command == "rollback":
-        _print_action(tracker, tracker.rollback(
+        _print_action(tracker.rollback(
             model_name, to=args.to, reason=args.reason, user=args.user,
             expected_current=_expected(args.expect), stage=args.stage,
         ))  # fmt: skip
@@ -146,16 +146,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_action(tracker: MLflowTracker, result: PromotionResult) -> None:
+def _print_action(result: PromotionResult) -> None:
     if not result.changed:
         print(f"{result.model_name} v{result.version} already holds {result.stage}")
     else:
         was = f" (was v{result.previous_version})" if result.previous_version is not None else ""
         print(f"{result.model_name} v{result.version} is now {result.stage}{was}")
-    # The local fallback follows the configured stage (serving's safety net must be the same model).
-    from core.predict.export import sync_local_fallback
-
-    synced = sync_local_fallback(result.model_name, result.stage, result.version, tracker.settings)
+    # The tracker exported the configured stage's holder as the local fallback (serving's safety
+    # net must be the same model) before releasing the promotion lock.
+    synced = result.fallback
     if synced is None:
         return
     if synced.outcome == "failed":

@@ -8,9 +8,10 @@ the audit as a refused attempt, and nothing changes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from core.registry import audit
 from core.registry.checks import (
@@ -58,7 +59,9 @@ class PromotionResult:
         alias: "production"/"staging"; previous_version: the holder before (None = nobody);
         changed: False when `version` already held the stage (nothing written);
         user; action: "promote" or "rollback"; reason;
-        time: when (UTC) and seq: the audit entry's position — both None when not changed.
+        time: when (UTC) and seq: the audit entry's position — both None when not changed;
+        fallback: what a `follow` step under the lock returned (the seed's promote_to_production:
+            the local fallback's core.predict.export.FallbackSync), else None.
     """
 
     model_name: str
@@ -72,6 +75,7 @@ class PromotionResult:
     reason: str
     time: datetime | None = None
     seq: int | None = None
+    fallback: Any = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,13 @@ def promote(
     user: str | None = None,
     expected_current: int | None | _Any = ANY,
     stage: str = "Production",
+    follow: Callable[[PromotionResult], Any] | None = None,
 ) -> PromotionResult:
     """Point the stage's alias at `version` (race-safe, audited); the loser is tagged Archived.
+
+    `follow(result)`, when given, runs before the lock is released (also when `version` already
+    held the stage) and its return value is the result's `fallback`: whatever it writes is then
+    ordered like the promotions themselves, so the last promotion's step is the last one run.
 
     Raises:
         PromotionConflict: the stage is not held by `expected_current`; nothing changed.
@@ -122,7 +131,8 @@ def promote(
         get_registered(store.client, request.name)
         get_version(store.client, request.name, number)  # fail fast, before taking the lock
         with _locked(store, request.name):
-            return _move_alias(store, request, number)
+            result = _move_alias(store, request, number)
+            return result if follow is None else replace(result, fallback=follow(result))
 
 
 def rollback(
@@ -134,10 +144,12 @@ def rollback(
     user: str | None = None,
     expected_current: int | None | _Any = ANY,
     stage: str = "Production",
+    follow: Callable[[PromotionResult], Any] | None = None,
 ) -> PromotionResult:
     """Move the stage one step back through its holders' history (or to the earlier holder `to`).
 
-    Versions that no longer exist are skipped. Undoing a rollback is a promotion.
+    Versions that no longer exist are skipped. Undoing a rollback is a promotion. `follow` as
+    for `promote`.
 
     Raises:
         RegistryError: nobody holds the stage, no earlier holder, `to` never held the stage
@@ -153,7 +165,8 @@ def rollback(
             current = as_version(registered.aliases.get(request.alias))
             entries = audit.parse_entries(registered.tags)
             target = _rollback_target(store, request, current, entries, target_asked)
-            return _move_alias(store, request, target)
+            result = _move_alias(store, request, target)
+            return result if follow is None else replace(result, fallback=follow(result))
 
 
 def _locked(store: Store, name: str):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import Settings
+from core.registry import promotion
 from core.registry.api import Registry
 from core.registry.errors import RegistryError
 from core.registry.promotion import ANY, PromotionResult
@@ -15,6 +16,8 @@ from core.registry.store import LOCK_STALE_SECONDS, LOCK_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from core.predict.export import FallbackSync
 
 
 class MLflowTracker(Registry):
@@ -119,11 +122,26 @@ class MLflowTracker(Registry):
         expected_current: int | None | object = ANY,
         stage: str = "Production",
     ) -> PromotionResult:
-        """Point the stage (Production by default) at `version` (Registry.promote)."""
-        return self.promote(
-            model_name, version, reason=reason, user=user,
-            expected_current=expected_current, stage=stage,
+        """Point the stage at `version` (Registry.promote), then export it as the local fallback.
+
+        As the CLI's `promote` does, the configured model's configured stage (Production) is
+        exported to models/ (core.predict.export.sync_local_fallback: hash-checked, swapped in
+        atomically), here before the promotion lock is released, so that promoters racing from
+        several processes leave models/ holding the final holder. The promotion stands if the
+        export fails: `result.fallback` says so (outcome "failed", with the command to retry),
+        and a warning is logged. `result.fallback` is None for another model or stage.
+        Registry.promote moves the alias only.
+        """
+        return promotion.promote(
+            self.store, model_name, version, reason=reason, user=user,
+            expected_current=expected_current, stage=stage, follow=self._export_fallback,
         )  # fmt: skip
+
+    def _export_fallback(self, result: PromotionResult) -> FallbackSync | None:
+        """Make models/ hold the stage's new holder (the CLI's code); a FallbackSync or None."""
+        from core.predict.export import sync_local_fallback  # core.predict imports the registry
+
+        return sync_local_fallback(result.model_name, result.stage, result.version, self.settings)
 
     def rollback(  # type: ignore[override]
         self,
@@ -135,10 +153,11 @@ class MLflowTracker(Registry):
         *,
         to: int | str | None = None,
     ) -> PromotionResult:
-        """Step the stage back one holder, or to `to` (Registry.rollback)."""
-        return super().rollback(
-            model_name, to=to, reason=reason, user=user,
-            expected_current=expected_current, stage=stage,
+        """Step the stage back one holder, or to `to` (Registry.rollback), then export the new
+        holder as the local fallback under the promotion lock, as promote_to_production does."""
+        return promotion.rollback(
+            self.store, model_name, to=to, reason=reason, user=user,
+            expected_current=expected_current, stage=stage, follow=self._export_fallback,
         )  # fmt: skip
 
     def promote_best_model(

@@ -116,7 +116,9 @@ def _promote(tracker, settings: Settings, decision: Promotion, reason: str, expe
     from core.registry import RegistryError
 
     try:
-        tracker.promote_to_production(
+        # Registry.promote moves the alias only: publish exports this run's own model folder
+        # (and only with export_local), where promote_to_production would download it again.
+        tracker.promote(
             settings.model_name, decision.version, reason=reason, user="training",
             expected_current=expected,
         )  # fmt: skip
