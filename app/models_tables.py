@@ -97,11 +97,11 @@ AUDIT_COLUMNS = {
         "left the stage where it was (the reason says which version was not installed).",
     ),
     "stage": st.column_config.TextColumn("stage", help="Production or Staging."),
-    "from_version": st.column_config.NumberColumn(
-        "from", format="v%d", help="The version that held the stage before."
+    "from_version": st.column_config.TextColumn(
+        "from", help="The version that held the stage before (—: none)."
     ),
-    "to_version": st.column_config.NumberColumn(
-        "to", format="v%d", help="The version that holds it after (blank: nothing moved)."
+    "to_version": st.column_config.TextColumn(
+        "to", help="The version that holds it after (—: nothing moved)."
     ),
     "reason": st.column_config.TextColumn("reason", help="As typed, or the policy's decision."),
     "status": st.column_config.TextColumn(

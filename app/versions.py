@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.registry import audit as registry_audit
+from core.registry import versions as registry_versions
 from core.registry.audit import AuditEntry, EarlierHolder
 
 # Metrics a person may chart: column of compare_models -> label.
@@ -95,31 +96,11 @@ def version_table(versions: pd.DataFrame, audit: pd.DataFrame) -> pd.DataFrame:
     return naive_utc(frame, ("created_at", "promoted_at"))
 
 
-# How a decision that moved nothing reads (its stored status -> words).
-UNCHANGED = {"not_promoted": "not promoted", "conflict": "refused: the stage had changed meanwhile"}
-
-
 def audit_table(audit: pd.DataFrame) -> pd.DataFrame:
-    """The audit trail newest first, for display (times in UTC; the ordering key dropped).
-
-    A decision that moved nothing (status not "ok": not_promoted, conflict) reads as what it
-    was: action 'kept Production v3', no to-version, and the reason naming the version that
-    was not installed ('v6 not promoted: ...'). The stored entries are not changed.
-    """
+    """The audit trail newest first, for display (times in UTC), in the CLI's words
+    (core.registry.audit.plain_frame: 'kept Production v2', 'v3 not promoted: <why>', '—')."""
     newest = audit.sort_values(["time", "seq"], ascending=False, ignore_index=True)
-    shown = newest.drop(columns="seq").astype({"reason": object, "action": object})
-    for index, row in shown.iterrows():
-        if row["status"] == "ok":
-            continue
-        kept = "nothing" if pd.isna(row["from_version"]) else f"v{int(row['from_version'])}"
-        outcome = UNCHANGED.get(str(row["status"]), str(row["status"]))
-        asked = "" if pd.isna(row["to_version"]) else f"v{int(row['to_version'])} "
-        verb = "" if row["action"] == "promote" else f"{row['action']} to "
-        why = f": {row['reason']}" if str(row["reason"] or "").strip() else ""
-        shown.at[index, "action"] = f"kept {row['stage']} {kept}"
-        shown.at[index, "reason"] = f"{verb}{asked}{outcome}{why}"
-        shown.at[index, "to_version"] = pd.NA
-    return naive_utc(shown, ("time",))
+    return naive_utc(registry_audit.plain_frame(newest), ("time",))
 
 
 def naive_utc(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -310,7 +291,7 @@ def version_label(row: pd.Series) -> str:
     """'v3 "tuned" · Production · accuracy 0.9391 · 150 trees · depth 6' for a select box."""
     accuracy = _number(row.get("accuracy"))
     shown = f"accuracy {accuracy:.4f}" if accuracy is not None else "no accuracy"
-    stage = row.get("stage") or "None"
+    stage = row.get("stage") or registry_versions.NO_STAGE
     label = str(row.get("version_label") or "")
     named = f"v{int(row['version'])}" + (f' "{label[:30]}"' if label else "")
     parts = [named, str(stage), shown, str(row.get("hyperparameters") or "")]
@@ -333,6 +314,25 @@ def latest_change(audit: pd.DataFrame) -> str | None:
         f"Latest change: {last['action']} of v{last['to_version']} to {last['stage']}{came_from}"
         f" by {plain(last['user'])} on {last['time']:%Y-%m-%d %H:%M} UTC: "
         f"{plain(last['reason'] or 'no reason given')}"
+    )
+
+
+def no_holder_text(audit: pd.DataFrame, stage: str, threshold: float) -> str:
+    """Why nobody holds `stage`, from the audit trail: never held yet, or removed outside
+    PredictionDex (the alias or its version deleted) after the trail's last holder."""
+    history = registry_audit.holder_history(audit_entries(audit), stage) if not audit.empty else []
+    promote = "promote one on the Models page"
+    if not history:
+        return (
+            f"No version has held {stage} yet: train one on the Train page (it is promoted when "
+            f"its test accuracy reaches {threshold:g}) or {promote}."
+        )
+    version, entry = history[-1]
+    since = f" (installed {entry.time:%Y-%m-%d %H:%M} UTC by {plain(entry.user)})" if entry else ""
+    return (
+        f"No version holds {stage} now: v{version} held it last{since}, then it was removed "
+        f"outside PredictionDex (its alias or the version was deleted). Predictions use the "
+        f"local fallback meanwhile: {promote}, or train a new one."
     )
 
 

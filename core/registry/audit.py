@@ -146,32 +146,134 @@ def as_frame(entries: list[AuditEntry]) -> pd.DataFrame:
     return frame.sort_values(["time", "seq"], ignore_index=True)
 
 
-def holder_history(entries: list[AuditEntry], stage: str) -> list[tuple[int, AuditEntry | None]]:
-    """The stack of a stage's holders, oldest first: (version, the entry that installed it).
+# How a decision that moved nothing reads (its stored status -> words).
+UNCHANGED = {"not_promoted": "not promoted", "conflict": "refused: the stage had changed meanwhile"}
+NO_VERSION = "—"  # an empty from/to in a table a person reads
 
-    A promotion pushes its version; a rollback pops back to the version it restored. A holder
-    the trail never saw installed (set before the trail began) comes with entry None.
+
+def _version_text(value: object) -> str:
+    import pandas as pd
+
+    return NO_VERSION if value is None or pd.isna(value) else f"v{int(value)}"
+
+
+def _decision_reason(status: str, action: str, asked: str, reason: str) -> str:
+    """'v6 not promoted: <why>', without repeating 'not promoted' when the stored reason
+    already begins with it (training's policy writes 'not promoted: ...')."""
+    outcome = UNCHANGED.get(status, status.replace("_", " "))
+    verb = "" if action == "promote" else f"{action} to "
+    why = " ".join(reason.split())
+    for lead in ("model registered but ", ""):
+        if why.lower().startswith(lead + outcome):
+            why = why[len(lead + outcome) :].lstrip(" :")
+            break
+    head = f"{verb}{asked}{outcome}".strip()
+    if not why:
+        return head
+    return f"{head} {why}" if why.startswith("(") else f"{head}: {why}"
+
+
+def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The audit table (as_frame's columns) as a person reads it, in the same row order: the
+    CLI's `audit` and the Models page show this one wording.
+
+    from/to are text ('v2', or '—' for no version). A decision that moved nothing (status not
+    "ok": not_promoted, conflict) reads as what it was: action 'kept Production v2', to '—',
+    and a reason naming the version not installed ('v3 not promoted: <why>'). `seq` is dropped.
+    The stored entries are not changed.
     """
+    shown = frame.drop(columns="seq", errors="ignore").copy()
+    shown["action"] = shown["action"].astype(object)
+    shown["reason"] = shown["reason"].astype(object)
+    for index, row in shown.iterrows():
+        if row["status"] == "ok":
+            continue
+        asked = _version_text(row["to_version"])
+        shown.at[index, "action"] = f"kept {row['stage']} {_version_text(row['from_version'])}"
+        shown.at[index, "reason"] = _decision_reason(
+            str(row["status"]), str(row["action"]), "" if asked == NO_VERSION else f"{asked} ",
+            str(row["reason"] or ""),
+        )  # fmt: skip
+        shown.at[index, "to_version"] = None
+    for column in ("from_version", "to_version"):
+        shown[column] = [_version_text(value) for value in shown[column]]
+    return shown
+
+
+def _holder_stacks(entries: list[AuditEntry], stage: str):
+    """The stack of a stage's holders after each successful entry of that stage, oldest first
+    (each a new list of (version, the entry that installed it or None), see holder_history)."""
     stack: list[tuple[int, AuditEntry | None]] = []
     for entry in entries:
         if not entry.done or entry.stage != stage or entry.to_version is None:
             continue
         if entry.from_version is not None and (not stack or stack[-1][0] != entry.from_version):
             stack.append((entry.from_version, None))
-        if entry.action == "rollback":
-            below = [i for i, (version, _) in enumerate(stack[:-1]) if version == entry.to_version]
-            if below:
-                del stack[below[-1] + 1 :]
-                continue
-        stack.append((entry.to_version, entry))
-    return stack
+        below = [i for i, (version, _) in enumerate(stack[:-1]) if version == entry.to_version]
+        if entry.action == "rollback" and below:
+            del stack[below[-1] + 1 :]
+        else:
+            stack.append((entry.to_version, entry))
+        yield list(stack)
+
+
+def holder_history(entries: list[AuditEntry], stage: str) -> list[tuple[int, AuditEntry | None]]:
+    """The stack of a stage's holders, oldest first: (version, the entry that installed it).
+
+    A promotion pushes its version; a rollback pops back to the version it restored. A holder
+    the trail never saw installed (set before the trail began) comes with entry None.
+    """
+    stacks = list(_holder_stacks(entries, stage))
+    return stacks[-1] if stacks else []
 
 
 def _below_current(entries: list[AuditEntry], stage: str, current: int | None) -> list:
-    stack = holder_history(entries, stage)
-    while stack and stack[-1][0] != current:
-        stack.pop()  # the alias was moved outside PredictionDex: start from where it is
-    return stack[:-1]
+    """The holders below `current` as the stack stood the last time the trail saw `current`
+    hold the stage (the alias may have been moved back to it outside PredictionDex since);
+    [] when the trail never saw it hold the stage."""
+    below: list = []
+    for stack in _holder_stacks(entries, stage):
+        if any(version == current for version, _ in stack):
+            while stack[-1][0] != current:
+                stack.pop()
+            below = stack[:-1]
+    return below
+
+
+def held_in_trail(entries: list[AuditEntry], stage: str, version: int) -> bool:
+    """True when the trail saw `version` hold `stage` (installed it, or replaced it)."""
+    return any(
+        entry.done and entry.stage == stage and version in (entry.from_version, entry.to_version)
+        for entry in entries
+    )
+
+
+def no_earlier_holder(entries: list[AuditEntry], stage: str, current: int, name: str) -> str:
+    """Why a rollback of `stage` from `current` has no step back, and what to do instead."""
+    if held_in_trail(entries, stage, current):
+        return (
+            f"no earlier {stage} version of {name} to roll back to (v{current} is the first "
+            f"{stage} holder in the audit trail): promote a version explicitly instead."
+        )
+    decided = [e for e in entries if e.stage == stage and e.to_version == current]
+    seen = (
+        f" (the trail has only its {decided[-1].status.replace('_', ' ')} decision of "
+        f"{decided[-1].time:%Y-%m-%d %H:%M} UTC)"
+        if decided
+        else ""
+    )
+    history = holder_history(entries, stage)
+    way_out = (
+        f"the trail's last {stage} holder is v{history[-1][0]}: roll back to it with "
+        f"`python -m core.registry rollback --to {history[-1][0]}`"
+        if history
+        else f"the trail records no {stage} holder: promote a version explicitly instead"
+    )
+    return (
+        f"cannot roll back {stage} from v{current}: the audit trail never saw v{current} hold "
+        f"{stage}{seen}, so its alias was set outside PredictionDex (MlflowClient or the "
+        f"MLflow UI); {way_out}."
+    )
 
 
 def _holder(version: int, entry: AuditEntry | None, rolled_back_over: bool) -> EarlierHolder:

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from core.errors import PredictionDexError
+from core.registry.audit import plain_frame
 from core.registry.checks import parse_version
 from core.registry.errors import RegistryError
 from core.registry.promotion import ANY, PromotionResult
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "audit":
         frame = tracker.audit_frame(model_name)
         _require_registered(tracker, model_name, frame, args.model is not None)
-        _print_frame(frame.drop(columns=["seq"]))
+        _print_frame(plain_frame(frame))  # the Models page's words
     else:
         problems = tracker.doctor(model_name)
         for problem in problems:
