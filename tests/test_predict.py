@@ -210,7 +210,7 @@ def test_no_production_and_no_local_gives_the_three_ways_out(settings, tracker, 
     assert message.startswith("No model found in stage 'Production'")
     assert "python -m core.train" in message  # 1. train
     assert "python -m core.registry promote" in message  # 2. promote by hand
-    assert "MLFLOW_MODEL_STAGE=Staging" in message  # 3. use Staging
+    assert "MLFLOW_MODEL_STAGE=Staging" not in message  # 3. only when Staging has a holder
 
 
 def test_empty_store_and_no_local(settings_factory):

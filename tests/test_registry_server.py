@@ -30,7 +30,7 @@ def test_workflow_against_a_real_server(mlflow_server, tmp_path):
     v2, _ = train_and_register(tracker, name, tmp_path, accuracy=0.91, seed=2)
     assert (v1, v2) == (1, 2)
     frame = tracker.compare_models(name)
-    assert dict(zip(frame["version"], frame["stage"], strict=True)) == {2: "None", 1: "Production"}
+    assert dict(zip(frame["version"], frame["stage"], strict=True)) == {2: "none", 1: "Production"}
     assert frame["accuracy"].tolist() == pytest.approx([0.91, 0.87])
 
     tracker.promote_to_production(name, v2, reason="better", user="ben", expected_current=v1)

@@ -26,7 +26,7 @@ def run_workflow(settings: Settings) -> None:
     tracker = MLflowTracker(settings=settings)
     table = tracker.compare_models(settings.model_name).set_index("version")
     assert list(table.index) == [2, 1]
-    assert table.loc[1, "stage"] == "Production" and table.loc[2, "stage"] in ("None", None)
+    assert table.loc[1, "stage"] == "Production" and table.loc[2, "stage"] == "none"
     assert table.loc[2, "accuracy"] == pytest.approx(second.metrics["test_accuracy"])
     assert table.loc[1, "oracle_accuracy"] == pytest.approx(first.metrics["oracle_accuracy"])
 

@@ -44,12 +44,17 @@ def doctor(store: Store, model_name: str) -> list[str]:
             why = _check_version_artifacts(store, version)
             if why:
                 broken[int(version.version)] = why
-                problems.append(f"{name} v{version.version}: {why}")
+                problems.append(
+                    f"{name} v{version.version}: {why}; PredictionDex will not serve it: "
+                    f"delete v{version.version} in the MLflow UI (Models → {name}) and train "
+                    "again, or restore its artifacts from a backup"
+                )
         if registered is not None:
             problems.extend(_check_aliases(registered, versions, broken))
             problems.extend(_legacy_stages(registered, versions))
             if name == store.settings.model_name:
-                problems.extend(_check_local_fallback(store, registered))
+                existing = {int(v.version) for v in versions}
+                problems.extend(_check_local_fallback(store, registered, existing))
         age = lock_age(store.client, name)
         if age is not None and age > store.lock_stale_seconds:
             problems.append(
@@ -79,7 +84,9 @@ def _unregistered_runs(store: Store, name: str, registered_runs: set[str]) -> li
             ):
                 problems.append(
                     f"run {run_id} ({run.info.run_name}, {run.info.status}) has "
-                    f"a model but no registered version of {name}"
+                    f"a model but no registered version of {name} (a training stopped before "
+                    f"registering?): register it from Python with `Registry().register("
+                    f"'{run_id}', '{name}')`, or delete the run in the MLflow UI if unwanted"
                 )
         token = page.token
         if not token:
@@ -102,26 +109,55 @@ def _check_version_artifacts(store: Store, version) -> str | None:
     return None
 
 
+def _version_text(number: int | None) -> str:
+    return f"v{number}" if number is not None else "no version"
+
+
 def _check_aliases(registered, versions, broken: dict[int, str]) -> list[str]:
     problems = []
     existing = {int(v.version) for v in versions}
+    promote = "`python -m core.registry promote VERSION` (`list` shows the versions)"
     for alias, value in registered.aliases.items():
         number = as_version(value)
         if number not in existing:
-            problems.append(f"alias {alias} points to v{value}, which does not exist")
+            problems.append(
+                f"alias {alias} points to v{value}, which does not exist: point it at an "
+                f"existing version with {promote}"
+            )
         elif number in broken:
-            problems.append(f"alias {alias} points to v{number}, which is broken")
+            problems.append(
+                f"alias {alias} points to v{number}, which is broken: point it at a sound "
+                f"version with {promote}"
+            )
     entries = [entry for entry in audit.parse_entries(registered.tags) if entry.done]
     for stage in STAGES:
         alias_version = as_version(registered.aliases.get(stage.lower()))
         last = next((e for e in reversed(entries) if e.stage == stage), None)
         if last is not None and last.to_version != alias_version:
-            problems.append(
-                f"alias {stage.lower()} is v{alias_version} but the audit trail's last "
-                f"{stage} action installed v{last.to_version} (changed outside "
-                "PredictionDex, or a promotion was interrupted)"
-            )
+            problems.append(_moved_outside(stage, alias_version, last.to_version))
     return problems
+
+
+def _moved_outside(stage: str, alias_version: int | None, installed: int | None) -> str:
+    """The alias and the audit trail disagree: what happened and both ways to settle it."""
+    flag = "" if stage == "Production" else f" --stage {stage}"
+    restore = (
+        f"to restore {_version_text(installed)}: `python -m core.registry promote "
+        f'{installed}{flag} --reason "..."`'
+        if installed is not None
+        else ""
+    )
+    keep = (
+        f"to keep v{alias_version}, record it: `python -m core.registry promote "
+        f'{alias_version}{flag} --reason "..."` (writes the missing audit entry)'
+        if alias_version is not None
+        else f"or leave {stage} empty (serving then uses the local fallback)"
+    )
+    return (
+        f"alias {stage.lower()} is on {_version_text(alias_version)} but the audit trail's last "
+        f"{stage} action installed {_version_text(installed)} (changed outside PredictionDex, "
+        f"or a promotion was interrupted): {'; '.join(part for part in (restore, keep) if part)}"
+    )
 
 
 def _legacy_stages(registered, versions) -> list[str]:
@@ -148,18 +184,31 @@ def _legacy_stages(registered, versions) -> list[str]:
     return problems
 
 
-def _check_local_fallback(store: Store, registered) -> list[str]:
-    """The local fallback in models/ must hold the version of the configured stage (if any)."""
+def _check_local_fallback(store: Store, registered, existing: set[int]) -> list[str]:
+    """The local fallback in models/ must hold an existing version: the configured stage's."""
     settings = store.settings
     installed = artifacts.read_installed(settings.models_dir)
     _, alias = stage_alias(settings.model_stage)
     holder = as_version(registered.aliases.get(alias))
-    if installed is None or holder is None:
-        return []  # no fallback (a replica may run without one), or nothing to follow
-    fix = "run `python -m core.predict export`"
+    if installed is None:
+        return []  # no fallback (a replica may run without one)
+    fix = (
+        "run `python -m core.predict export`"
+        if holder is not None
+        else "promote a version with `python -m core.registry promote VERSION` (it is exported)"
+    )
+    ours = installed.model_name in (None, registered.name)
+    number = as_version(installed.model_version) if ours else None
+    if number is not None and number not in existing:
+        return [
+            f"the local fallback in {settings.models_dir} holds v{number}, which no longer exists "
+            f"in the registry (deleted), and is served when the registry fails: {fix}"
+        ]
+    if holder is None:
+        return []  # nothing to follow
     if (installed.model_name, installed.model_version) != (registered.name, str(holder)):
         held = f"v{installed.model_version}" if installed.model_version else "an unversioned model"
-        if installed.model_name not in (None, registered.name):
+        if not ours:
             held = f"{installed.model_name} {held}"
         return [f"the local fallback holds {held} while {settings.model_stage} is v{holder}: {fix}"]
     try:

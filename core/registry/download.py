@@ -19,7 +19,13 @@ from core.registry.checks import (
 )
 from core.registry.errors import NoModelError, NotRegisteredError
 from core.registry.store import client, translate
-from core.registry.versions import VersionInfo, aliases_by_version, get_registered, get_version
+from core.registry.versions import (
+    VersionInfo,
+    aliases_by_version,
+    former_production,
+    get_registered,
+    get_version,
+)
 from core.registry.versions import version_info as _version_info
 
 logger = logging.getLogger(__name__)
@@ -45,15 +51,22 @@ def resolve_version(
         try:
             registered = get_registered(mlflow_client, name)
         except NotRegisteredError:
-            raise NoModelError(stage_name, f"(model {name!r} is not registered)") from None
+            raise NoModelError(
+                stage_name, f"(model {name!r} is not registered)", versions=False
+            ) from None
         if version is not None:
             number = parse_version(version)
         else:
             number = as_version(registered.aliases.get(alias))
             if number is None:
-                raise NoModelError(stage_name, f"for {name}")
+                other = "staging" if alias == "production" else "production"
+                raise NoModelError(
+                    stage_name, f"for {name}",
+                    other_holder=as_version(registered.aliases.get(other)),
+                )  # fmt: skip
         model_version = get_version(mlflow_client, name, number)
-    return _version_info(model_version, aliases_by_version(registered.aliases).get(number, ()))
+    aliases = aliases_by_version(registered.aliases).get(number, ())
+    return _version_info(model_version, aliases, number in former_production(registered))
 
 
 def download_source(source: str, destination: Path, settings: Settings) -> Path:

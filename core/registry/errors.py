@@ -6,12 +6,37 @@ from typing import Literal
 
 from core.errors import PredictionDexError
 
-WAYS_OUT = (
-    "Ways out: (1) train a new model: `python -m core.train` (promoted automatically when "
-    "test_accuracy >= PROMOTION_THRESHOLD); (2) promote a version manually: "
-    "`python -m core.registry promote VERSION` or the Models page; (3) use Staging "
-    "temporarily: `export MLFLOW_MODEL_STAGE=Staging`."
-)
+
+def ways_out(
+    stage: str = "Production", *, versions: bool = True, other_holder: int | None = None
+) -> str:
+    """The ways out of "no model in `stage`", listing only what exists.
+
+    Args:
+        stage: the stage nobody holds ("Production" or "Staging").
+        versions: False when the model has no version yet (nothing to promote).
+        other_holder: the version holding the other stage, if any (then "use it temporarily").
+    """
+    flag = "" if stage == "Production" else f" --stage {stage}"
+    steps = [
+        "train a new model: `python -m core.train` (promoted automatically when the promotion "
+        "policy accepts it)"
+    ]
+    if versions:
+        steps.append(
+            f"promote a version manually: `python -m core.registry promote VERSION{flag}` or the "
+            "Models page"
+        )
+    if other_holder is not None:
+        other = "Staging" if stage == "Production" else "Production"
+        steps.append(
+            f"use {other} (v{other_holder}) temporarily: `export MLFLOW_MODEL_STAGE={other}`"
+        )
+    return "Ways out: " + "; ".join(f"({i}) {step}" for i, step in enumerate(steps, 1)) + "."
+
+
+WAYS_OUT = ways_out()  # no Production, versions exist, nobody in Staging
+
 
 StoreFault = Literal["locked", "corrupt", "read_only", "disk_full", "schema", "unreachable"]
 
@@ -86,11 +111,22 @@ class NoModelError(RegistryError):
     Attributes:
         stage: the stage asked for ("Production" or "Staging").
         detail: why, without the ways out: "for <model>" or "(model '<model>' is not registered)".
+        hint: the ways out that exist (ways_out): promoting only when a version exists, the other
+            stage only when `other_holder` (the version holding it) is given.
     """
 
     default_hint = WAYS_OUT
 
-    def __init__(self, stage: str, detail: str, *, fallback_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        stage: str,
+        detail: str,
+        *,
+        fallback_dir: str | None = None,
+        versions: bool = True,
+        other_holder: int | None = None,
+    ) -> None:
         self.stage, self.detail = stage, detail
         where = f", and no local fallback in {fallback_dir}" if fallback_dir else ""
-        super().__init__(f"No model found in stage '{stage}' {detail}{where}. {WAYS_OUT}")
+        hint = ways_out(stage, versions=versions, other_holder=other_holder)
+        super().__init__(f"No model found in stage '{stage}' {detail}{where}. {hint}", hint=hint)

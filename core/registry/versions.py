@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.config import STAGES
+from core.registry.audit import parse_entries
 from core.registry.checks import (
     ARCHIVED,
     MANIFEST_TAG,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RUN_ID_CHUNK = 100
+NO_STAGE = "none"  # the stage label of a version that is registered only
 # compare_models column -> run metric name.
 METRIC_COLUMNS = {
     "accuracy": "test_accuracy",
@@ -66,7 +68,7 @@ class VersionInfo:
     """A concrete registered model version, as plain data.
 
     Attributes:
-        model_name, version (>= 1); stage: "Production", "Staging", "Archived" or "None";
+        model_name, version (>= 1); stage: "Production", "Staging", "Archived" or "none";
         aliases: the aliases pointing at it; run_id / source: where its artifacts are;
         manifest_sha256: the hash its artifacts must match; model_type: "xgboost", ...;
         description; created_at (UTC); tags: the version's tags.
@@ -95,20 +97,34 @@ def aliases_by_version(aliases: dict[str, str]) -> dict[int, tuple[str, ...]]:
     return {number: tuple(sorted(names)) for number, names in by_version.items()}
 
 
-def stage_of(aliases: tuple[str, ...], tags: dict[str, str]) -> str:
-    """The stage shown for a version: its alias's stage, else Archived (tag) or "None"."""
+def stage_of(aliases: tuple[str, ...], tags: dict[str, str], held_production: bool = False) -> str:
+    """The stage shown for a version (the project's label; MLflow's stages are never read):
+    its alias's stage, else Archived when it held Production before (the Archived tag a
+    promotion leaves, or `held_production`: the audit trail saw it hold Production, e.g. when
+    the alias was moved outside PredictionDex), else NO_STAGE ("none": registered only)."""
     for stage in STAGES:
         if stage.lower() in aliases:
             return stage
-    return ARCHIVED if tags.get(STAGE_TAG) == ARCHIVED else "None"
+    return ARCHIVED if held_production or tags.get(STAGE_TAG) == ARCHIVED else NO_STAGE
 
 
-def version_info(version, aliases: tuple[str, ...]) -> VersionInfo:
-    """An MLflow ModelVersion as VersionInfo."""
+def former_production(registered) -> set[int]:
+    """The versions the audit trail saw hold Production (installed or replaced)."""
+    return {
+        version
+        for entry in parse_entries(registered.tags)
+        if entry.done and entry.stage == "Production"
+        for version in (entry.from_version, entry.to_version)
+        if version is not None
+    }
+
+
+def version_info(version, aliases: tuple[str, ...], held_production: bool = False) -> VersionInfo:
+    """An MLflow ModelVersion as VersionInfo (held_production: see stage_of)."""
     return VersionInfo(
         model_name=version.name,
         version=int(version.version),
-        stage=stage_of(aliases, version.tags),
+        stage=stage_of(aliases, version.tags, held_production),
         aliases=aliases,
         run_id=version.run_id,
         source=version.source,
@@ -204,8 +220,8 @@ def compare_table(store: Store, model_name: str) -> pd.DataFrame:
             return pd.DataFrame(columns=COMPARE_COLUMNS)
         versions = all_versions(store.client, name)
         runs = runs_by_id(store.client, [v.run_id for v in versions])
-    by_version = aliases_by_version(registered.aliases)
-    rows = [_compare_row(v, by_version.get(int(v.version), ()), runs) for v in versions]
+    by_version, former = aliases_by_version(registered.aliases), former_production(registered)
+    rows = [_compare_row(v, by_version.get(int(v.version), ()), runs, former) for v in versions]
     frame = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     if not frame.empty:
         frame = frame.sort_values("version", ascending=False, ignore_index=True)
@@ -222,7 +238,7 @@ def key_parameters(params: dict[str, str]) -> str:
     return " · ".join(shown)
 
 
-def _compare_row(version, aliases: tuple[str, ...], runs: dict) -> dict:
+def _compare_row(version, aliases: tuple[str, ...], runs: dict, former: set[int]) -> dict:
     import pandas as pd
 
     run = runs.get(version.run_id)
@@ -230,7 +246,7 @@ def _compare_row(version, aliases: tuple[str, ...], runs: dict) -> dict:
     run_tags = run.data.tags if run else {}
     return {
         "version": int(version.version),
-        "stage": stage_of(aliases, version.tags),
+        "stage": stage_of(aliases, version.tags, int(version.version) in former),
         **{column: metrics.get(metric) for column, metric in METRIC_COLUMNS.items()},
         "model_type": version.tags.get(MODEL_TYPE_TAG) or run_tags.get(MODEL_TYPE_TAG),
         "version_label": run_tags.get("version_label", ""),
@@ -254,8 +270,11 @@ def list_versions(store: Store, model_name: str) -> list[VersionInfo]:
     with translate("list the versions", store.settings):
         registered = get_registered(store.client, name)
         versions = all_versions(store.client, name)
-    by_version = aliases_by_version(registered.aliases)
-    infos = [version_info(v, by_version.get(int(v.version), ())) for v in versions]
+    by_version, former = aliases_by_version(registered.aliases), former_production(registered)
+    infos = [
+        version_info(v, by_version.get(int(v.version), ()), int(v.version) in former)
+        for v in versions
+    ]
     return sorted(infos, key=lambda info: info.version, reverse=True)
 
 
