@@ -22,12 +22,9 @@ with guard.errors_shown("read the registry"):
     columns[0].metric("Registered versions", len(table))
     if production is None:
         columns[1].metric("Production", "none")
-        st.info(
-            "No version holds Production yet: train one on the Train page (it is promoted when "
-            f"its test accuracy reaches {settings.promotion_threshold:g}) or promote one on the "
-            "Models page.",
-            icon=":material/info:",
-        )
+        audit = cache.load_audit(settings)
+        no_holder = versions.no_holder_text(audit, "Production", settings.promotion_threshold)
+        st.info(no_holder, icon=":material/info:")
     else:
         row = versions.with_gap(table).set_index("version").loc[production]
         columns[1].metric(

@@ -93,19 +93,22 @@ if approver:
         on_click=ask, args=("promote",), disabled=selected == holder,
         kwargs={"version": selected, "stage": stage, "expected_current": holder},
     )  # fmt: skip
-    earlier = versions.earlier_holders(audit, "Production", production, set(labels))
-    target = right.selectbox(
-        "Roll back to…", [row.version for row in earlier], key="models_rollback_target",
-        format_func={row.version: versions.holder_label(row) for row in earlier}.get,
-        help="The earlier Production versions a rollback steps back to, newest first, with when "
-        "and why each was promoted.",
-    ) if earlier else previous  # fmt: skip
-    right.button(
-        f"Roll back Production to v{target}" if target else "Roll back Production",
-        key="models_rollback", on_click=ask, args=("rollback",), disabled=target is None,
-        kwargs={"stage": "Production", "expected_current": production, "target": target},
-        help="Each rollback walks one step back through Production's history; undo = promote.",
-    )  # fmt: skip
+    if production is None:  # nothing to step back from: no rollback button
+        right.caption("Nobody holds Production: nothing to roll back. Promote a version instead.")
+    else:
+        earlier = versions.earlier_holders(audit, "Production", production, set(labels))
+        target = right.selectbox(
+            "Roll back to…", [row.version for row in earlier], key="models_rollback_target",
+            format_func={row.version: versions.holder_label(row) for row in earlier}.get,
+            help="The earlier Production versions a rollback steps back to, newest first, with "
+            "when and why each was promoted.",
+        ) if earlier else previous  # fmt: skip
+        right.button(
+            f"Roll back Production to v{target}" if target else "Roll back Production",
+            key="models_rollback", on_click=ask, args=("rollback",), disabled=target is None,
+            kwargs={"stage": "Production", "expected_current": production, "target": target},
+            help="Each rollback walks one step back through Production's history; undo = promote.",
+        )  # fmt: skip
 else:
     st.info(auth.why_not_allowed(settings, "promote or roll back"), icon=":material/lock:")
 

@@ -146,7 +146,7 @@ def test_every_page_explains_an_empty_store(
     elif page == "models":
         assert "No registered version yet" in shown
     elif page == "home":
-        assert "No version holds Production yet" in shown
+        assert "No version has held Production yet" in shown
     _clear_streamlit_caches()
 
 
