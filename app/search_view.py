@@ -104,9 +104,13 @@ def _outcome(view: SearchView, settings: Settings) -> None:
         st.error(view.error or "The search failed.", icon=":material/error:")
     elif view.result:
         version = view.result.get("registered_version")
-        promoted = " and promoted to Production" if view.result.get("promoted") else ""
-        st.success(f"Best trial retrained and registered as version {version}{promoted}.",
-                   icon=":material/inventory_2:")  # fmt: skip
+        why = view.result.get("promotion") or ""
+        if version is None:  # a resumed study whose best trial was registered before
+            st.info(why[:1].upper() + why[1:] + ".", icon=":material/inventory_2:")
+        else:
+            promoted = " and promoted to Production" if view.result.get("promoted") else ""
+            st.success(f"Best trial retrained and registered as version {version}{promoted}. "
+                       f"{why}", icon=":material/inventory_2:")  # fmt: skip
     parent = (view.result or {}).get("parent_run_id")
     if parent:
         from app.cache import get_tracker

@@ -181,11 +181,13 @@ def test_a_decision_that_moved_nothing_reads_as_kept_in_the_audit_trail(models_p
     kept = audit[audit["status"] == "not_promoted"]
     assert len(kept) == 2, audit  # v2 and v4, registered only (policy manual)
     assert set(kept["action"]) == {"kept Production v1"}
-    assert kept["to_version"].isna().all() and set(kept["from_version"]) == {1}
+    assert set(kept["to_version"]) == {"—"} and set(kept["from_version"]) == {"v1"}
     assert sorted(r.split(" not promoted")[0] for r in kept["reason"]) == ["v2", "v4"]
     assert all("manual" in reason for reason in kept["reason"])
+    assert not any("not promoted" in r.split("not promoted", 1)[1] for r in kept["reason"])
     promoted = audit[audit["status"] == "ok"]
-    assert promoted["action"].tolist() == ["promote"] and promoted["to_version"].tolist() == [1]
+    assert promoted["action"].tolist() == ["promote"] and promoted["to_version"].tolist() == ["v1"]
+    assert "<NA>" not in audit.astype(str).to_string()
     stored = MLflowTracker(settings=store).audit_log(store.model_name)
     undone = stored[stored["status"] == "not_promoted"]
     assert set(undone["action"]) == {"promote"} and set(undone["to_version"]) == {2, 4}
@@ -241,6 +243,23 @@ def test_a_search_names_its_objective(tmp_path: Path, monkeypatch: pytest.Monkey
             "--oracle-sample", "100", "--oracle-replays", "50", "--promotion-policy", "manual"]  # fmt: skip
     done = run_cli("core.search", argv, settings, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
+    first = json.loads(done.stdout)
+    assert first["objective"] == "accuracy" and first["registered_version"] == 1
+    assert not first["promoted"] and "manual" in first["promotion"]
+    progress = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
+    assert len(progress) == 2 and all("of 2 trials finished" in line for line in progress)
+    assert "accuracy" in progress[0], progress
+    MLflowTracker(settings=settings).promote(settings.model_name, 1, reason="by hand")
+    resumed = run_cli("core.search", [*argv[:1], "1", *argv[2:], "--timeout", "0.01"],
+                      settings, timeout=900)  # fmt: skip
+    again = json.loads(resumed.stdout)  # the deadline passed: no trial ran, nothing new
+    assert (again["registered_version"], again["promoted"], again["best_version"]) == (
+        None,
+        False,
+        1,
+    )
+    assert again["promotion"].startswith("nothing registered this time")
+    assert "v1 is Production now" in again["promotion"]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     monkeypatch.setenv("PREDICTIONDEX_ARTIFACTS_DIR", str(settings.artifacts_dir))
     monkeypatch.setenv("PREDICTIONDEX_MODELS_DIR", str(settings.models_dir))
@@ -254,4 +273,44 @@ def test_a_search_names_its_objective(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (row["study"], row["objective"]) == ("by-accuracy", "accuracy (0-1, higher is better)")
     assert 0.5 <= row["best value"] <= 1
     assert json.loads(studies.proto.columns)["best value"]["help"]
+    st.cache_data.clear()
+
+
+def open_page(settings: Settings, monkeypatch: pytest.MonkeyPatch, page: str) -> AppTest:
+    """The real router on `page`, pointed at `settings`' store, fresh caches."""
+    for key, value in settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    st.cache_data.clear()
+    app = AppTest.from_file(str(MAIN), default_timeout=120)
+    app.run()
+    if page != "home":
+        app.switch_page(f"../pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_nobody_in_production_no_rollback_button_and_home_says_why(
+    settings_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """From a new user's trial: with nobody in Production the Models page still offered 'Roll
+    back Production'; Home said 'No version holds Production yet' after it had been removed."""
+    from tests.test_registry import train_and_register
+
+    settings = settings_factory(with_store=True)
+    tracker = MLflowTracker(settings=settings)
+    for seed in (1, 2):
+        train_and_register(tracker, settings.model_name, tmp_path, seed=seed)
+    home = open_page(settings, monkeypatch, "home")
+    assert any("No version has held Production yet" in i.value for i in home.info)
+    models = open_page(settings, monkeypatch, "models")
+    assert not [b for b in models.button if b.key == "models_rollback"]
+    assert any("nothing to roll back" in c for c in captions(models))
+    tracker.promote(settings.model_name, 1, reason="first")
+    tracker.client.delete_registered_model_alias(settings.model_name, "production")  # outside
+    home = open_page(settings, monkeypatch, "home")
+    said = " ".join(i.value for i in home.info)
+    assert "No version holds Production now: v1 held it last" in said and "removed" in said
+    assert "yet" not in said
+    models = open_page(settings, monkeypatch, "models")
+    assert not [b for b in models.button if b.key == "models_rollback"]
     st.cache_data.clear()

@@ -5,8 +5,10 @@
         [--promotion-policy threshold|beats_production|manual] [--use-gridsearch --grid-type fast]
     python -m core.search worker --study NAME [--storage URL]
 
-Prints one JSON object (study, trials_complete, trials_pruned, best_value, best_params,
-registered_version, promoted, ...). Bad input: one `error:` line on stderr, exit 2, nothing made.
+Prints one line per finished trial on stderr while it runs, then one JSON object on stdout
+(study, trials_complete, trials_pruned, objective, best_value, best_params, registered_version
+(this session's, or null), promoted, promotion (the policy's reason, or why nothing was
+registered this time), best_version, ...). Bad input: one `error:` line on stderr, exit 2, nothing made.
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ def wait_for_study(name: str, url: str, settings: Settings, seconds: float) -> N
             time.sleep(2.0)
 
 
+def _progress_line(line: str) -> None:
+    """A finished trial, on stderr while the search runs (stdout keeps only the JSON)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit 0 on success, 2 with one `error:` line on bad input or a failure."""
     argv = sys.argv[1:] if argv is None else argv
@@ -113,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from(build_parser().parse_args(argv))
         from core.search.study import run_search
 
-        result = run_search(config, settings)
+        result = run_search(config, settings, on_trial=_progress_line)
     except PredictionDexError as error:
         print(f"error: {error.full_text()}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,49 @@ def train_config(config: SearchConfig, params: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
-def register_best(study: Any, config: SearchConfig, settings: Settings) -> tuple[int, bool]:
-    """Retrain the best trial, register and promote it (once per best trial): (version, promoted)."""
+@dataclass(frozen=True)
+class Registration:
+    """What the end of this search session did about the best trial.
+
+    Fields: version (registered this session, None when nothing new was registered), promoted
+    (this session's decision), best_version (the version holding the best trial, this session's
+    or an earlier one's; None without one), decision (one sentence: the promotion policy's
+    reason, or why nothing was registered this time).
+    """
+
+    version: int | None
+    promoted: bool
+    best_version: int | None
+    decision: str
+
+
+def _earlier_registration(study: Any, settings: Settings, version: int) -> Registration:
+    """A resumed study whose best trial an earlier session registered: say so, with its stage now."""
+    from core.registry import RegistryError, resolve_version
+    from core.registry.versions import NO_STAGE
+
+    trial = study.best_trial.number
+    try:
+        stage = resolve_version(settings.model_name, version=version, settings=settings).stage
+        now = f"; v{version} {'holds no stage' if stage == NO_STAGE else f'is {stage}'} now"
+    except RegistryError:
+        now = f"; v{version} could not be read from the registry now"
+    decision = (
+        f"nothing registered this time: the best trial (#{trial}) is still the one an earlier "
+        f"session registered as v{version}{now}"
+    )
+    return Registration(None, False, version, decision)
+
+
+def register_best(study: Any, config: SearchConfig, settings: Settings) -> Registration:
+    """Retrain the best trial, register and promote it (once per best trial; a resumed study
+    whose best trial is already registered registers nothing and says so)."""
     from core.train import train_model
 
     best = study.best_trial
     attrs = study.user_attrs
     if attrs.get("registered_trial") == best.number and attrs.get("registered_version"):
-        return int(attrs["registered_version"]), bool(attrs.get("registered_promoted"))
+        return _earlier_registration(study, settings, int(attrs["registered_version"]))
     params = {**best.params}
     result = train_model(train_config(config, params), settings)
     parent = StudyPlan.of(study).parent_run_id
@@ -97,7 +133,8 @@ def register_best(study: Any, config: SearchConfig, settings: Settings) -> tuple
     study.set_user_attr("registered_trial", best.number)
     study.set_user_attr("registered_version", result.version)
     study.set_user_attr("registered_promoted", result.promoted)
-    return int(result.version), bool(result.promoted)
+    version = None if result.version is None else int(result.version)
+    return Registration(version, bool(result.promoted), version, result.promotion_message)
 
 
 def finish_search(
@@ -108,11 +145,13 @@ def finish_search(
 
     counts = count_states(study)
     parent = StudyPlan.of(study).parent_run_id
-    version, promoted = None, False
+    done = Registration(None, False, None, "nothing registered: no trial completed")
+    if cancelled:
+        done = Registration(None, False, None, "nothing registered: the search was cancelled")
     try:
         _log_summary(study, settings, parent, counts)
         if counts.get("COMPLETE", 0) and not cancelled:
-            version, promoted = register_best(study, config, settings)
+            done = register_best(study, config, settings)
     except BaseException:
         try:
             end_run_failed(settings, parent)
@@ -126,8 +165,9 @@ def finish_search(
         trials_pruned=counts.get("PRUNED", 0), trials_failed=counts.get("FAIL", 0),
         best_value=study.best_value if completed else None,
         best_params=dict(study.best_params) if completed else {},
-        registered_version=version, promoted=promoted, parent_run_id=parent,
-        storage=mask_uri(url), cancelled=cancelled,
+        registered_version=done.version, promoted=done.promoted, parent_run_id=parent,
+        storage=mask_uri(url), cancelled=cancelled, objective=StudyPlan.of(study).objective,
+        best_version=done.best_version, promotion=done.decision,
     )  # fmt: skip
 
 

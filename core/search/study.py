@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.config import PROJECT_ROOT, Settings
 from core.search.config import SearchConfig, SearchError
 from core.search.data import load_search_data
+from core.search.live import TrialProgress
 from core.search.storage import (
     GRACE_SECONDS,
     HEARTBEAT_SECONDS,
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.2
+PROGRESS_SECONDS = 1.0  # how often the coordinator looks for finished trials
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,13 @@ class SearchResult:
     """What a search produced (the CLI's JSON object).
 
     Fields: study, trials_complete, trials_pruned, trials_failed (all trials of the study,
-    earlier sessions included), best_value (the objective on held-out matchups: log loss in
-    nats or accuracy; None without a complete trial), best_params, registered_version (None when
-    nothing was registered), promoted, parent_run_id, storage (password masked), cancelled,
-    data_seconds (to build or read the shared dataset).
+    earlier sessions included), objective ('log_loss' or 'accuracy'), best_value (that objective
+    on held-out matchups: log loss in nats, lower is better, or accuracy 0-1; None without a
+    complete trial), best_params, registered_version (registered by THIS session; None when
+    nothing new was registered), promoted (this session's decision), promotion (one sentence: the
+    promotion policy's reason, or why nothing was registered this time), best_version (the
+    version holding the best trial, maybe registered by an earlier session), parent_run_id,
+    storage (password masked), cancelled, data_seconds (to build or read the shared dataset).
     """
 
     study: str
@@ -59,6 +65,9 @@ class SearchResult:
     storage: str
     cancelled: bool = False
     data_seconds: float = 0.0
+    objective: str = ""
+    promotion: str = ""
+    best_version: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -149,8 +158,11 @@ def worker_command(study: str, url: str) -> list[str]:
     return [sys.executable, "-m", "core.search", "worker", "--study", study, "--storage", url]
 
 
-def _run_workers(config: SearchConfig, url: str, settings: Settings) -> bool:
-    """Start the local workers and wait for them; True when stopped by SIGTERM/SIGINT."""
+def _run_workers(
+    config: SearchConfig, url: str, settings: Settings, progress: Callable[[], None] | None = None
+) -> bool:
+    """Start the local workers and wait for them, calling `progress()` about once a second;
+    True when stopped by SIGTERM/SIGINT."""
     # The workers inherit this process's environment, pointed at these settings; their OpenMP
     # threads must not spin while they wait (several processes share few cores).
     os.environ.update({**settings.to_env(), "OMP_WAIT_POLICY": "PASSIVE"})
@@ -169,9 +181,13 @@ def _run_workers(config: SearchConfig, url: str, settings: Settings) -> bool:
         stop["requested"] = True
 
     previous = {s: signal.signal(s, on_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    next_look = time.monotonic() + PROGRESS_SECONDS
     try:
         while any(w.poll() is None for w in workers) and not stop["requested"]:
             time.sleep(POLL_SECONDS)
+            if progress is not None and time.monotonic() >= next_look:
+                progress()
+                next_look = time.monotonic() + PROGRESS_SECONDS
         if stop["requested"]:
             _stop(workers)
     finally:
@@ -213,8 +229,13 @@ def reclaim_stale_trials(study: Any) -> int:
     return left
 
 
-def run_search(config: SearchConfig, settings: Settings) -> SearchResult:
+def run_search(
+    config: SearchConfig, settings: Settings, on_trial: Callable[[str], None] | None = None
+) -> SearchResult:
     """Run a study with `config.workers` local workers, then retrain, register and promote the best.
+
+    `on_trial(line)`, when given, gets one line per trial finished during this session
+    (core.search.live.TrialProgress), about a second after it finishes.
 
     Raises SearchError (bad storage, a resumed study with other settings), TrainingError and
     RegistryError (the final retraining or the tracking store).
@@ -224,8 +245,19 @@ def run_search(config: SearchConfig, settings: Settings) -> SearchResult:
     url = config.storage or default_storage_url(settings)
     check_storage(url)
     study, data_seconds = _prepare(config, url, settings)
-    cancelled = _run_workers(config, url, settings)
+    progress = None
+    if on_trial is not None:
+        watch = TrialProgress(config.objective)
+        watch.lines(study)  # trials of earlier sessions are not told
+
+        def progress() -> None:
+            for line in watch.lines(study):
+                on_trial(line)
+
+    cancelled = _run_workers(config, url, settings, progress)
     reclaim_stale_trials(study)
+    if progress is not None:
+        progress()  # the last trials, finished since the last look
     result = finish_search(study, config, settings, url, cancelled)
     return SearchResult(**{**result.summary(), "data_seconds": round(data_seconds, 3)})
 
