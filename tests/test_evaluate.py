@@ -320,3 +320,110 @@ def test_an_ad_hoc_evaluation_never_overwrites_trainings_report(settings_factory
     # A report stored before measured_on existed: its battle count from the confusion cells.
     legacy = {k: v for k, v in trained.items() if k != "measured_on"}
     assert measured_on_of(legacy) == {"kind": None, "battles": test_battles}
+
+
+# --- one default for every fresh-battle measurement; the CLI's defaults and aliases -----------
+
+
+def test_every_fresh_battle_measurement_shares_one_default():
+    """A new user got v2 vs v1 on 20,242 battles from training and the Models page, on 40,574
+    from `core.evaluate`, and seed 42 from `core.train --mode evaluate` against 2026 from
+    `core.evaluate production`: one constant (battles and seed) is now every default."""
+    import inspect
+
+    from core.evaluate.cli import build_parser as evaluate_parser
+    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
+    from core.evaluate.stored import compare_versions, evaluate_version
+    from core.jobs.cli import build_parser as jobs_parser
+    from core.train import TrainConfig
+    from core.train.cli import build_parser as train_parser
+    from core.train.cli import with_mode_defaults
+
+    one = (DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED)
+    cli = evaluate_parser().parse_args(["production"])
+    assert (cli.n_battles, cli.seed) == one
+    evaluate_mode = with_mode_defaults(train_parser().parse_args(["--mode", "evaluate"]))
+    assert (evaluate_mode.n_battles, evaluate_mode.seed) == one
+    training = with_mode_defaults(train_parser().parse_args([]))
+    assert (training.n_battles, training.seed) == (200_000, 42)  # training's own data
+    assert train_parser().parse_args([]).promotion_battles == DEFAULT_COMPARE_BATTLES
+    assert TrainConfig().promotion_battles == DEFAULT_COMPARE_BATTLES
+    assert jobs_parser().parse_args(["estimate"]).promotion_battles == DEFAULT_COMPARE_BATTLES
+    for function in (compare_versions, evaluate_version):
+        parameters = inspect.signature(function).parameters
+        assert (parameters["n_battles"].default, parameters["seed"].default) == one
+
+
+@pytest.mark.parametrize("module", ["core.evaluate", "core.train"])
+def test_help_prints_the_fresh_battle_defaults(module):
+    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
+    from tests.cli import run_cli
+
+    done = run_cli(module, ["--help"])
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert f"default: {DEFAULT_COMPARE_BATTLES:,}" in text, text
+    assert f"default: {DEFAULT_COMPARE_SEED}" in text, text
+
+
+def test_evaluate_cli_without_a_version_is_one_line_pointing_to_help(tmp_path):
+    from tests.cli import run_cli
+
+    done = run_cli("core.evaluate", [], cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "version" in lines[0] and "(see python -m core.evaluate --help)" in lines[0]
+
+
+def test_paired_accuracy_says_what_it_measured_on_how_many_battles():
+    from core.evaluate.compare import paired_accuracy
+
+    labels = np.array([1, 0] * 500)
+    q_base = np.where(labels == 1, 0.8, 0.2)
+    q_base[:100] = 1 - q_base[:100]  # the baseline is wrong on the first 100 battles
+    q_new = q_base.copy()
+    q_new[:60] = 1 - q_new[:60]  # the candidate gets 60 of them right
+    paired = paired_accuracy(q_new, q_base, labels)
+    counts = (paired.only_candidate_right, paired.only_baseline_right, paired.battles)
+    assert counts == (60, 0, 1000)
+    assert paired.difference.estimate == pytest.approx(0.06) and paired.verdict == "better"
+    text = paired.as_text("test battles")
+    assert text.startswith("accuracy +0.0600 [") and " on 1,000 test battles, McNemar p = " in text
+    assert text.endswith(f"p = {paired.p_value:.2g}")
+
+
+@pytest.mark.slow
+def test_evaluate_resolves_every_alias_the_registry_has(settings_factory):
+    """`core.evaluate staging` was refused as 'not a version number' though the README lists
+    the staging alias: a number or any alias the registry has is accepted."""
+    from core.evaluate.stored import resolve
+    from core.registry import Registry, RegistryError
+    from core.train import TrainConfig, train_model
+    from tests.cli import run_cli
+    from tests.tiny_models import TINY_TRAINING
+
+    settings = settings_factory(with_store=True, promotion_threshold=0.0)
+    for seed in (1, 2):
+        train_model(TrainConfig(**TINY_TRAINING, seed=seed, promotion_policy="threshold",
+                                export_local=False), settings)  # fmt: skip
+    registry = Registry(settings)
+    name = settings.model_name
+    registry.promote(name, 1, stage="Staging", reason="test", user="test")
+    registry.client.set_registered_model_alias(name, "candidate", "2")
+    assert [resolve(registry, text).version for text in
+            ("staging", "Staging", " production ", "candidate", "CANDIDATE", "2", 1)] == [
+        1, 1, 2, 2, 2, 2, 1]  # fmt: skip
+    with pytest.raises(RegistryError) as raised:
+        resolve(registry, "champion")
+    message = str(raised.value)
+    assert "'champion' is neither a version number nor an alias" in message
+    assert "candidate, production, staging" in message
+    done = run_cli("core.evaluate", ["staging", "--against", "candidate", "--n-battles", "1000",
+                                     "--replays", "5"], settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert (answer["version"], answer["against"]) == (1, 2)
+    done = run_cli("core.evaluate", ["champion", "--n-battles", "1000"], settings)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert "neither a version number nor an alias" in done.stderr

@@ -1,5 +1,7 @@
-"""`python -m core.evaluate VERSION [--against production|VERSION] [--n-battles N] [--seed S]
+"""`python -m core.evaluate VERSION [--against ALIAS|VERSION] [--n-battles N] [--seed S]
 [--replays R]`: one JSON object on stdout; bad input -> one `error:` line on stderr, exit 2.
+
+VERSION is a number or an alias the registry has (production, staging, ...).
 
 The version is evaluated on fresh battles held out from its training (the evaluation is then
 stored in its run, for the Models page) and compared with `--against` on the same battles.
@@ -34,7 +36,7 @@ ORACLE_NOTE = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as every project CLI
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -61,14 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = _Parser(prog="python -m core.evaluate", description=__doc__)
-    parser.add_argument("version", help="a version number, or production")
+    parser.add_argument("version", help="a version number, or an alias the registry has "
+                        "(production, staging, or any other alias set on a version)")  # fmt: skip
     parser.add_argument("--against", default=None,
-                        help="production or a version (default: Production, or the previous "
+                        help="a version number or an alias (default: Production, or the previous "
                         "Production when VERSION holds it)")  # fmt: skip
     parser.add_argument("--n-battles", default=DEFAULT_COMPARE_BATTLES,
-                        type=_whole(MIN_EVALUATION_BATTLES, MAX_EVALUATION_BATTLES))  # fmt: skip
-    parser.add_argument("--seed", type=_whole(0, 2**31 - 1), default=DEFAULT_COMPARE_SEED)
-    parser.add_argument("--replays", type=_whole(1, 10_000), default=400)
+                        type=_whole(MIN_EVALUATION_BATTLES, MAX_EVALUATION_BATTLES),
+                        help=f"fresh battles to simulate, {MIN_EVALUATION_BATTLES:,}.."
+                        f"{MAX_EVALUATION_BATTLES:,} (default: {DEFAULT_COMPARE_BATTLES:,}, as the "
+                        "promotion's comparison, the Models page and core.train --mode evaluate)")  # fmt: skip
+    parser.add_argument("--seed", type=_whole(0, 2**31 - 1), default=DEFAULT_COMPARE_SEED,
+                        help=f"seed of the fresh battles (default: {DEFAULT_COMPARE_SEED}, the "
+                        "same default as every other fresh-battle measurement)")  # fmt: skip
+    parser.add_argument("--replays", type=_whole(1, 10_000), default=400,
+                        help="replays per battle for the oracle (default: 400)")  # fmt: skip
     return parser
 
 

@@ -19,7 +19,11 @@ from core.evaluate.stats import Interval, bootstrap_mean, mcnemar_exact
 
 Verdict = Literal["better", "worse", "no significant difference"]
 SIGNIFICANCE = 0.05
-DEFAULT_COMPARE_BATTLES = 200_000
+# The one default of every fresh-battle measurement: the promotion's champion/challenger
+# (TrainConfig.promotion_battles), the Models page's Compare, `python -m core.evaluate` and
+# `python -m core.train --mode evaluate` all draw DEFAULT_COMPARE_BATTLES battles from
+# DEFAULT_COMPARE_SEED unless told otherwise, so the same pair gets the same numbers everywhere.
+DEFAULT_COMPARE_BATTLES = 100_000
 DEFAULT_COMPARE_SEED = 2026
 # Fresh battles of an evaluation (core.evaluate, core.train --mode evaluate): fewer give
 # metrics too noisy to read (5 battles gave accuracy 1.0, 1 gave ROC AUC nan).
@@ -93,6 +97,54 @@ class Comparison:
     seed: int
     heldout: bool
 
+    def evidence_text(self) -> str:
+        """'accuracy +0.0003 [−0.0010, +0.0016] on 20,242 fresh battles, McNemar p = 0.71'."""
+        return describe_difference(self.difference, self.p_value, self.battles, "fresh battles")
+
+
+@dataclass(frozen=True)
+class PairedAccuracy:
+    """Two models' accuracy on the SAME battles: difference (candidate − baseline, in [−1, 1],
+    with its bootstrap 95% interval), p_value (exact McNemar on the discordant battles),
+    only_candidate_right / only_baseline_right (discordant counts), battles (scored), verdict.
+    """
+
+    difference: Interval
+    p_value: float
+    only_candidate_right: int
+    only_baseline_right: int
+    battles: int
+    verdict: Verdict
+
+    def as_text(self, battles: str = "battles") -> str:
+        """'accuracy +0.0003 [−0.0010, +0.0016] on 20,242 fresh battles, McNemar p = 0.71'."""
+        return describe_difference(self.difference, self.p_value, self.battles, battles)
+
+
+def describe_difference(difference: Interval, p_value: float, count: int, battles: str) -> str:
+    """The evidence in words: metric, difference with its interval, battle count, McNemar p."""
+    return f"accuracy {difference.as_text()} on {count:,} {battles}, McNemar p = {p_value:.2g}"
+
+
+def paired_accuracy(
+    q_candidate: np.ndarray, q_baseline: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> PairedAccuracy:
+    """Compare two models' P(A wins) (shape (n,)) on the same battles' labels (0/1, shape (n,)).
+
+    Raises DatasetError when there are no battles.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        raise DatasetError("No battles to compare on: use more battles.")
+    right_new = (np.asarray(q_candidate) >= 0.5) == (labels == 1)
+    right_old = (np.asarray(q_baseline) >= 0.5) == (labels == 1)
+    difference = bootstrap_mean(right_new.astype(np.int8) - right_old.astype(np.int8), seed=seed)
+    only_new = int((right_new & ~right_old).sum())
+    only_old = int((right_old & ~right_new).sum())
+    p_value = mcnemar_exact(only_new, only_old)
+    return PairedAccuracy(difference, p_value, only_new, only_old, int(labels.size),
+                          verdict_of(difference, p_value))  # fmt: skip
+
 
 @functools.lru_cache(maxsize=4)
 def _simulate(
@@ -153,12 +205,7 @@ def compare_models(candidate, baseline, fresh: FreshBattles, seed: int = 0) -> C
     features = fresh.features.rows(rows)
     labels = fresh.data.winner[rows]
     q_new, q_old = predict_probability(candidate, features), predict_probability(baseline, features)
-    right_new = (q_new >= 0.5) == (labels == 1)
-    right_old = (q_old >= 0.5) == (labels == 1)
-    difference = bootstrap_mean(right_new.astype(np.int8) - right_old.astype(np.int8), seed=seed)
-    only_new = int((right_new & ~right_old).sum())
-    only_old = int((right_old & ~right_new).sum())
-    p_value = mcnemar_exact(only_new, only_old)
+    paired = paired_accuracy(q_new, q_old, labels, seed)
     pairs = held_out_pairs(fresh.data, rows, COMPARE_PAIRS, seed)
     truth = pair_truth(fresh.data.dex, pairs, replays=COMPARE_REPLAYS, seed=seed)
     mae = [matchup_calibration(m, fresh.data.dex, pairs, truth=truth).matchup_mae
@@ -170,13 +217,13 @@ def compare_models(candidate, baseline, fresh: FreshBattles, seed: int = 0) -> C
     return Comparison(
         accuracy=new_metrics.accuracy,
         accuracy_against=old_metrics.accuracy,
-        difference=difference,
-        p_value=p_value,
-        only_candidate_right=only_new,
-        only_baseline_right=only_old,
+        difference=paired.difference,
+        p_value=paired.p_value,
+        only_candidate_right=paired.only_candidate_right,
+        only_baseline_right=paired.only_baseline_right,
         log_loss_difference=new_metrics.log_loss - old_metrics.log_loss,
         matchup_mae_difference=mae[0] - mae[1],
-        verdict=verdict_of(difference, p_value),
+        verdict=paired.verdict,
         battles=int(rows.size),
         seed=fresh.seed,
         heldout=fresh.heldout,

@@ -37,7 +37,8 @@ class Evaluation:
     not measured), `holdout_accuracy` (battles of held-out Pokémon, or None), `test_rows`
     (count), `oracle_gap` (the model's paired gap to the oracle on that same sample, or None),
     `matchups` (calibration against the truth on held-out pairs, or None), `report` (curves,
-    slices and importance as plain data, {} when not asked).
+    slices and importance as plain data, {} when not asked), `holdout_rows` (count of the
+    held-out Pokémon's battles behind `holdout_accuracy`, 0 without them).
     """
 
     test: ClassificationMetrics
@@ -48,6 +49,7 @@ class Evaluation:
     oracle_gap: OracleGap | None = None
     matchups: MatchupCalibration | None = None
     report: dict = field(default_factory=dict)
+    holdout_rows: int = 0
 
     def metrics(self) -> dict[str, float]:
         """The run's MLflow metrics: train_accuracy, test_*, overfitting, oracle_*, matchup_*."""
@@ -151,4 +153,5 @@ def evaluate_model(
         oracle_gap=gap,
         matchups=matchups,
         report=report,
+        holdout_rows=len(holdout_rows) if has_holdout else 0,
     )

@@ -29,6 +29,7 @@ from core.evaluate.report import REPORT_FILE, write_report
 EVALUATION_PATH = "evaluation"
 FRESH_PATH = f"{EVALUATION_PATH}/fresh"  # an ad-hoc evaluation's report, beside training's
 PRODUCTION = "production"
+STAGE_ALIASES = (PRODUCTION, "staging")  # the aliases that stand for the stages
 ORACLE_SAMPLE = 2000
 HELD_OUT_TEST, FRESH = "held-out test", "fresh"
 
@@ -74,13 +75,30 @@ def _registry(settings: Settings | None):
 
 
 def resolve(registry, version: int | str):
-    """VersionInfo of a number or of "production" (NoModelError when nobody holds it)."""
-    from core.registry import resolve_version
+    """VersionInfo of a version number or of an alias the registry has ("production",
+    "staging" or any alias set on a version; case does not matter).
+
+    Raises NoModelError when nobody holds production/staging, RegistryError for an unknown
+    version or an alias no version has (naming the aliases there are), or when the store fails.
+    """
+    from core.registry import RegistryError, resolve_version
 
     name, settings = registry.settings.model_name, registry.settings
-    if str(version).strip().lower() == PRODUCTION:
-        return resolve_version(name, stage="Production", settings=settings)
-    return resolve_version(name, version=version, settings=settings)
+    text = str(version).strip()
+    if text.isdigit() or isinstance(version, int):
+        return resolve_version(name, version=version, settings=settings)
+    if text.lower() in STAGE_ALIASES:
+        return resolve_version(name, stage=text, settings=settings)
+    versions = registry.list_versions(name) if text else []
+    for info in versions:
+        if text.lower() in (alias.lower() for alias in info.aliases):
+            return info
+    known = sorted({alias for info in versions for alias in info.aliases} | set(STAGE_ALIASES))
+    raise RegistryError(
+        f"{text[:40]!r} is neither a version number nor an alias of {name}: give a number such "
+        f"as 3 or one of its aliases ({', '.join(known)}); `python -m core.registry list` "
+        "shows them."
+    )
 
 
 _BUNDLES: dict[tuple, object] = {}
