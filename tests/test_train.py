@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -231,6 +232,14 @@ def test_cli_seed_messages_and_no_mlflow(tmp_path):
     assert done.returncode == 2 and "promotion_battles=999 is out of range" in done.stderr
 
 
+COMPARE_LINE = re.compile(
+    r"🏆 (?P<model>xgboost|random_forest) is better: registering it \(accuracy "
+    r"(?P<difference>[+−]\d\.\d{4}) \[(?P<low>[+−]\d\.\d{4}), (?P<high>[+−]\d\.\d{4})\] on "
+    r"(?P<battles>[\d,]+) test battles, McNemar p = (?P<p>[0-9.e+-]+); "
+    r"(?P<verdict>a significant difference|not a significant difference)\)"
+)
+
+
 @pytest.mark.slow
 def test_compare_mode_registers_only_the_better_model(tmp_path):
     env = {
@@ -250,6 +259,21 @@ def test_compare_mode_registers_only_the_better_model(tmp_path):
     settings = Settings.from_env(env)
     table = MLflowTracker(settings=settings).compare_models(settings.model_name)
     assert len(table) == 1
+    # '🏆 xgboost is better' on +0.0017 said nothing of the noise: the paired comparison on the
+    # same test battles (bootstrap interval, exact McNemar) says whether it is significant.
+    line = next(x for x in done.stdout.splitlines() if x.startswith("🏆 "))
+    found = COMPARE_LINE.fullmatch(line)
+    assert found, line
+    accuracy = dict(re.findall(r"^(xgboost|random_forest): test_accuracy=(0\.\d{4})$",
+                               done.stdout, re.MULTILINE))  # fmt: skip
+    winner, other = found["model"], ({"xgboost", "random_forest"} - {found["model"]}).pop()
+    shown = float(found["difference"].replace("−", "-"))
+    assert shown == pytest.approx(float(accuracy[winner]) - float(accuracy[other]), abs=2e-4)
+    data = generate_dataset(3000, seed=42)
+    assert int(found["battles"].replace(",", "")) == split_by_matchup(data, 0.2, 42)["test"].size
+    low, high = (float(found[k].replace("−", "-")) for k in ("low", "high"))
+    significant = found["verdict"] == "a significant difference"
+    assert significant == (float(found["p"]) < 0.05 and (low > 0 or high < 0)), line
 
 
 @pytest.mark.slow
@@ -500,3 +524,47 @@ def test_evaluate_mode_scores_fresh_battles_held_out_from_the_production_trainin
     accuracy = evaluate_model(bundle, fresh.data, fresh.rows, matchup_pairs=0,
                               with_report=False).test.accuracy  # fmt: skip
     assert f"  accuracy: {accuracy:.4f}" in lines
+
+
+# --- held-out Pokémon (DESIGN §4) from the CLI ---------------------------------------------------
+
+
+def test_holdout_pokemon_names_are_checked_by_train_config():
+    config = TrainConfig(holdout_pokemon=" pikachu , MEWTWO,Pikachu")
+    assert config.holdout_pokemon == ("Pikachu", "Mewtwo")  # the roster's names, once each
+    assert TrainConfig(holdout_pokemon=("Onix",)).holdout_pokemon == ("Onix",)
+    with pytest.raises(TrainingError, match="Unknown Pokémon 'Pikachoo'.*Pikachu"):
+        TrainConfig(holdout_pokemon="Pikachoo")
+    with pytest.raises(TrainingError, match="Meltan"):
+        TrainConfig(holdout_pokemon="Meltan", roster="kanto")  # not one of the 151
+
+
+def test_cli_refuses_an_unknown_holdout_pokemon_before_any_work(tmp_path, settings_factory):
+    done = run_cli("core.train", ["--no-mlflow", "--holdout-pokemon", "Pikachu,Mewtoo"],
+                   settings_factory(), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Mewtoo" in lines[0] and "Mewtwo" in lines[0]  # the suggestion
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_cli_trains_without_the_holdout_pokemon_and_shows_their_metrics(settings_factory):
+    """DESIGN §4's held-out-Pokémon evaluation existed only as TrainConfig.holdout_pokemon."""
+    settings = settings_factory()
+    argv = ["--no-mlflow", "--n-battles", "6000", "--seed", "4", "--oracle-sample", "0",
+            "--param", "n_estimators=30", "--holdout-pokemon", "pikachu, Charizard"]  # fmt: skip
+    done = run_cli("core.train", argv, settings)
+    assert done.returncode == 0, done.stderr
+    data = generate_dataset(6000, seed=4)
+    held = split_by_matchup(data, 0.2, 4, ("Pikachu", "Charizard"))["holdout"]
+    assert held.size > 50
+    found = re.search(r"^🧪 Held-out Pokémon \(Pikachu, Charizard\): holdout_accuracy=(0\.\d{4}) "
+                      r"on ([\d,]+) battles with a Pokémon never seen in training$",
+                      done.stdout, re.MULTILINE)  # fmt: skip
+    assert found, done.stdout
+    assert int(found[2].replace(",", "")) == held.size
+    assert 0.5 < float(found[1]) <= 1.0
+    metadata = json.loads((settings.models_dir / "metadata.json").read_text(encoding="utf-8"))
+    assert metadata["metrics"]["holdout_accuracy"] == pytest.approx(float(found[1]), abs=5e-5)

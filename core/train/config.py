@@ -22,7 +22,9 @@ from pydantic import (
 )
 
 from core.dataset import MAX_DATASET_BATTLES, SCENARIO_CHOICES, DatasetError, LevelRange
-from core.pokedex import ROSTERS
+from core.evaluate.compare import DEFAULT_COMPARE_BATTLES
+from core.pokedex import ROSTERS, load_pokedex
+from core.pokedex.names import PokedexError
 from core.train.hyperparameters import (
     MODEL_TYPES,
     PARAMS_MODELS,
@@ -35,6 +37,7 @@ from core.train.hyperparameters import (
 
 STARTER_BATTLES = 60_000
 DEFAULT_BATTLES = 200_000
+DEFAULT_SEED = 42  # training's data seed (fresh battles default to DEFAULT_COMPARE_SEED)
 MAX_SEED = 2**32 - 1
 
 
@@ -74,6 +77,13 @@ def _level_range(value: object) -> LevelRange:
 Levels = Annotated[LevelRange, BeforeValidator(_level_range)]
 
 
+def _name_list(value: object) -> object:
+    """'Pikachu, Mewtwo' (as --holdout-pokemon gives it) -> ('Pikachu', 'Mewtwo')."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 def _limit(default: Any, label: str, help: str, step: float = 1, form: Any = None, **bounds):
     extra = {"step": step, "form_default": default if form is None else form}
     return Field(default, title=label, description=help, json_schema_extra=extra, **bounds)
@@ -102,7 +112,9 @@ class TrainConfig(BaseModel):
         DEFAULT_BATTLES, "Battles to simulate", "battles simulated for training and testing",
         10_000, STARTER_BATTLES, ge=1, le=MAX_DATASET_BATTLES,
     )  # fmt: skip
-    seed: Whole = _limit(42, "Seed", "the same seed gives the same battles", ge=0, le=MAX_SEED)
+    seed: Whole = _limit(
+        DEFAULT_SEED, "Seed", "the same seed gives the same battles", ge=0, le=MAX_SEED
+    )
     scenario: str = Field("all", title="Scenario")
     level: Levels = Field(LevelRange(50, 50), title="Levels")
     roster: str = Field("letsgo", title="Roster")
@@ -118,14 +130,16 @@ class TrainConfig(BaseModel):
         2000, "Test battles re-simulated", "0 skips the oracle", 100, ge=0, le=100_000
     )
     oracle_replays: Whole = _limit(400, "Replays per battle", "", 50, ge=1, le=10_000)
-    holdout_pokemon: tuple[str, ...] = ()
+    holdout_pokemon: Annotated[tuple[str, ...], BeforeValidator(_name_list)] = Field(
+        (), title="Held-out Pokémon"
+    )
     export_local: bool = True
     promotion_policy: Literal["threshold", "beats_production", "manual"] | None = Field(
         None, title="Promotion policy"
     )
     promotion_battles: Whole = _limit(
-        100_000, "Fresh battles for the champion/challenger", "beats_production compares the "
-        "new model with Production on these", 10_000, ge=1_000, le=1_000_000,
+        DEFAULT_COMPARE_BATTLES, "Fresh battles for the champion/challenger", "beats_production "
+        "compares the new model with Production on these", 10_000, ge=1_000, le=1_000_000,
     )  # fmt: skip
 
     def __init__(self, **data: Any) -> None:
@@ -168,6 +182,27 @@ class TrainConfig(BaseModel):
         if value not in ROSTERS:
             raise TrainingError(f"Unknown roster {str(value)[:40]!r}: use one of {ROSTERS}.")
         return value
+
+    @field_validator("holdout_pokemon")
+    @classmethod
+    def _known_pokemon(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        roster = info.data.get("roster")
+        if not value or roster is None:
+            return value
+        dex, names = load_pokedex(roster), []
+        for name in value:
+            try:
+                found = dex.resolve_pokemon(name).name
+            except PokedexError as error:  # its message suggests the closest names
+                raise TrainingError(f"Held-out Pokémon: {error}") from None
+            if found not in names:
+                names.append(found)
+        if len(names) >= len(dex.pokemon_ids) - 1:
+            raise TrainingError(
+                f"Held-out Pokémon: {len(names)} of the {len(dex.pokemon_ids)} in the {roster} "
+                "roster leave fewer than 2 to train on: hold out fewer."
+            )
+        return tuple(names)
 
     def checked(self) -> TrainConfig:
         """This config: it was validated when it was made (kept for the seed-era callers)."""
