@@ -18,9 +18,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.config import PROJECT_ROOT, Settings
+from core.evaluate.metrics import FeatureRows
 from core.jobs import (
     CANCEL_GRACE_SECONDS,
     JobMessageError,
@@ -377,10 +379,71 @@ def test_the_estimate_cli_speaks_in_plain_words(settings_factory) -> None:
     line = done.stdout.strip()
     assert re.fullmatch(
         r"estimated duration: about \d+ (s|min): start \d+ s, simulate (< 1 s|\d+ s), "
-        r"fit (< 1 s|\d+ (s|min)), oracle (< 1 s|\d+ s), publish \d+ s",
+        r"fit (< 1 s|\d+ (s|min)), oracle (< 1 s|\d+ s), publish \d+ s, "
+        r"champion/challenger \d+ s \(100,000 fresh battles\)",
         line,
     ), line
     assert "Estimate(" not in line and "0.2739" not in line
+    manual = run_cli("core.jobs", ["estimate", "--promotion-policy", "manual"], settings_factory())
+    assert manual.returncode == 0 and "champion/challenger" not in manual.stdout, manual.stdout
+
+
+@pytest.mark.parametrize(
+    ("fields", "settings", "compares"),
+    [
+        ({"promotion_policy": "beats_production"}, None, True),
+        ({"promotion_policy": "threshold"}, None, False),
+        ({"promotion_policy": "manual"}, None, False),
+        ({"promotion_policy": "beats_production", "use_mlflow": False}, None, False),
+        ({}, Settings(promotion_policy="beats_production"), True),
+        ({}, Settings(promotion_policy="threshold"), False),
+    ],
+)
+def test_the_estimate_counts_the_champion_challenger_when_the_policy_needs_it(
+    fields: dict, settings: Settings | None, compares: bool
+) -> None:
+    """`core.jobs train --n-battles 20000` said 'about 9 s' and took 41 s: the decision's fresh
+    battles (simulate + features + both models scoring) were missing from the estimate."""
+    from core.jobs.estimate import compare_seconds
+
+    estimate = estimate_training(TrainConfig(n_battles=20_000, **fields), settings)
+    if compares:
+        assert estimate.compare_battles == 100_000
+        assert estimate.compare_seconds == pytest.approx(compare_seconds(100_000, 0.2))
+        # 100,000 fresh battles cost more than simulating the 20,000 training battles.
+        assert estimate.compare_seconds > estimate.data_seconds
+        bigger = estimate_training(TrainConfig(n_battles=20_000, promotion_battles=400_000,
+                                               **fields), settings)  # fmt: skip
+        assert bigger.compare_seconds > 3 * estimate.compare_seconds
+    else:
+        assert estimate.compare_seconds == 0 and estimate.compare_battles == 0
+    parts = (estimate.start_seconds, estimate.data_seconds, estimate.fit_seconds,
+             estimate.oracle_seconds, estimate.publish_seconds, estimate.compare_seconds)  # fmt: skip
+    assert estimate.total_seconds == pytest.approx(sum(parts))
+
+
+def test_the_champion_challenger_estimate_is_the_cpu_the_comparison_costs() -> None:
+    """The estimate's comparison part against the CPU seconds of a real comparison (fresh
+    battles simulated, their features built, two real models scoring the held-out ones), both
+    counted in CPU seconds so a loaded machine does not move them: within a factor of 3."""
+    from core.dataset import generate_dataset
+    from core.evaluate.compare import compare_models, fresh_battles
+    from core.jobs.estimate import COMPARE_FIXED_SECONDS, compare_seconds
+    from core.train.pipeline import make_estimator
+
+    data = generate_dataset(3000, seed=5)
+    features = FeatureRows.of(data)
+    x = features.rows(np.arange(len(data)))
+    models = [make_estimator("xgboost", {"n_estimators": 150, "max_depth": 6}, seed).fit(
+        x, data.winner) for seed in (1, 2)]  # fmt: skip
+    generate_dataset(1000, seed=6)  # the Pokédex tables are built once per process, not here
+    started = time.process_time()
+    fresh = fresh_battles(40_000, seed=987_654, splits=((42, 0.2),))
+    compare_models(models[0], models[1], fresh)
+    measured = time.process_time() - started
+    # Loading Production from the store is in the fixed part; these models are in memory.
+    expected = compare_seconds(40_000, 0.2) - COMPARE_FIXED_SECONDS + 0.5
+    assert expected / 3 < measured < expected * 3, (measured, expected)
 
 
 @pytest.mark.slow

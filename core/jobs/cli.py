@@ -40,6 +40,8 @@ def _label(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags shared by `train` and `estimate` (a subset of `python -m core.train`'s)."""
+    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES
+
     parser = _Parser(prog="python -m core.jobs", description=__doc__)
     parser.add_argument("command", choices=["train", "estimate", "calibrate"])
     parser.add_argument("--model", choices=["xgboost", "random_forest"], default="xgboost")
@@ -56,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--oracle-replays", type=int, default=400)
     parser.add_argument("--promotion-policy", choices=PROMOTION_POLICIES, default=None,
                         help="default: PREDICTIONDEX_PROMOTION_POLICY")  # fmt: skip
-    parser.add_argument("--promotion-battles", type=int, default=100_000,
-                        help="beats_production's fresh battles: 1,000..1,000,000")  # fmt: skip
+    parser.add_argument("--promotion-battles", type=int, default=DEFAULT_COMPARE_BATTLES,
+                        help="beats_production's fresh battles: 1,000..1,000,000 "
+                        f"(default: {DEFAULT_COMPARE_BATTLES:,})")  # fmt: skip
     return parser
 
 
@@ -139,11 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(calibrate(), indent=2))
             return 0
         config = _config(args)
-        estimate = estimate_training(config)
+        settings = Settings.from_env()
+        estimate = estimate_training(config, settings)
         print(f"estimated duration: {describe_estimate(estimate)}", flush=True)
         if args.command == "estimate":
             return 0
-        job = TRAINING_QUEUE.submit(TrainingJob(config.checked(), Settings.from_env()))
+        job = TRAINING_QUEUE.submit(TrainingJob(config.checked(), settings))
         return _follow(job)
     except (PredictionDexError, ValueError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
