@@ -427,3 +427,15 @@ def test_evaluate_resolves_every_alias_the_registry_has(settings_factory):
     done = run_cli("core.evaluate", ["champion", "--n-battles", "1000"], settings)
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
     assert "neither a version number nor an alias" in done.stderr
+
+
+def test_readme_states_the_one_fresh_battle_default():
+    """The README said `--mode evaluate` scores 'the battles core.evaluate would draw', false
+    with the defaults then (seed 42 vs 2026, 200,000 vs 100,000): it now names the one default."""
+    from core.config import PROJECT_ROOT
+    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
+
+    text = " ".join((PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = text.split("`--mode evaluate` takes")[1].split("Its first line")[0]
+    assert f"{DEFAULT_COMPARE_BATTLES:,} fresh battles, `--seed` {DEFAULT_COMPARE_SEED}" in sentence
+    assert "the battles `core.evaluate` would draw" in sentence
