@@ -414,7 +414,10 @@ def test_the_job_queue_never_strands_a_job_submitted_as_its_worker_goes_idle():
 
 
 def _wait_for_live_rows(app, job):
-    """Rerun the page until its live table shows a trial (polled to a deadline); the table."""
+    """Rerun the page until its live table shows a trial (polled to a deadline); the table.
+
+    A search that ended with no trial fails at once, saying how it ended.
+    """
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
         app.run()
@@ -422,14 +425,18 @@ def _wait_for_live_rows(app, job):
         table = app.dataframe[0].value  # the search mode's one table: the study's trials
         if len(table):
             return table
+        if job.finished:
+            break
         time.sleep(0.5)
     from core.jobs import TRAINING_QUEUE
+    from core.search.live import read_study
 
     view = job.view()  # why: still queued behind another job, running with no trial, or ended
+    trials = read_study(view.storage_url, "from-the-page").counts  # {} when never created
     raise AssertionError(
-        f"the live table never showed a trial: job {view.state}, queue position "
-        f"{TRAINING_QUEUE.position(job)}, error {view.error!r}, "
-        f"trials {[t.state.name for t in load_trials(view.storage_url, 'from-the-page')]}"
+        f"the live table never showed a trial: job {view.state} after "
+        f"{view.elapsed_seconds:.0f} s, queue position {TRAINING_QUEUE.position(job)}, error "
+        f"{view.error!r}, trials {trials}, page: {[str(e.value) for e in app.error]}"
     )
 
 
