@@ -148,7 +148,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_action(result: PromotionResult) -> None:
-    if not result.changed:
+    if not result.changed and result.seq is not None:  # the alias had been moved outside
+        print(
+            f"{result.model_name} v{result.version} already holds {result.stage} (set outside "
+            f"PredictionDex; the audit trail had v{result.previous_version}): recorded in the "
+            "audit trail"
+        )
+    elif not result.changed:
         print(f"{result.model_name} v{result.version} already holds {result.stage}")
     else:
         was = f" (was v{result.previous_version})" if result.previous_version is not None else ""

@@ -192,11 +192,8 @@ def _rollback_target(store, request, current, entries, asked) -> int:
     if asked is not None:
         return _chosen_target(store, request, current, holders, asked)
     earlier = [row.version for row in holders if not row.rolled_back_over]
-    if not earlier:
-        raise RegistryError(
-            f"no earlier {stage} version of {name} to roll back to (v{current} "
-            "is the first in the audit trail): promote a version explicitly instead."
-        )
+    if not earlier:  # first holder, or one the trail never saw (alias set outside PredictionDex)
+        raise RegistryError(audit.no_earlier_holder(entries, stage, current, name))
     target = audit.previous_holder(entries, stage, current, lambda v: _exists(store, name, v))
     if target is None:
         gone = ", ".join(f"v{v}" for v in earlier)
@@ -248,7 +245,7 @@ def _move_alias(store: Store, request: _Request, number: int) -> PromotionResult
                              request.user, request.action, request.reason)  # fmt: skip
     if current == number:
         logger.info("%s v%s already holds %s", name, number, request.stage)
-        return result
+        return _record_outside_change(store, request, registered, result)
     client.set_registered_model_alias(name, request.alias, str(number))
     if request.alias == "production":
         if current is not None:
@@ -259,6 +256,32 @@ def _move_alias(store: Store, request: _Request, number: int) -> PromotionResult
     logger.info("%s %s v%s -> %s (was v%s)", request.action, name, number, request.stage, current)
     return PromotionResult(name, number, request.stage, request.alias, current, True,
                            request.user, request.action, request.reason, entry.time, entry.seq)  # fmt: skip
+
+
+def _record_outside_change(store: Store, request: _Request, registered, result: PromotionResult):
+    """`promote N` while N already holds the stage: nothing moves, but when the audit trail's
+    last action of the stage installed another version (the alias was moved outside
+    PredictionDex), the trail is told: an entry from that version to N, so rollback and doctor
+    agree with the alias again. Returns `result`, with the entry's time and seq when written."""
+    if request.action != "promote":
+        return result
+    entries = [e for e in audit.parse_entries(registered.tags) if e.done]
+    last = next((e for e in reversed(entries) if e.stage == request.stage), None)
+    if last is None or last.to_version == result.version:
+        return result
+    reason = request.reason or "recorded an alias change made outside PredictionDex"
+    entry = audit.append(
+        store.client, request.name, registered.tags, user=request.user, action="promote",
+        stage=request.stage, from_version=last.to_version, to_version=result.version,
+        reason=reason, status="ok",
+    )  # fmt: skip
+    if request.alias == "production" and last.to_version is not None:
+        if _exists(store, request.name, last.to_version):
+            store.client.set_model_version_tag(
+                request.name, str(last.to_version), STAGE_TAG, ARCHIVED
+            )
+    return replace(result, previous_version=last.to_version, reason=reason,
+                   time=entry.time, seq=entry.seq)  # fmt: skip
 
 
 def earlier_holders(store: Store, model_name: str, stage: str = "Production"):
