@@ -159,7 +159,8 @@ def test_two_workers_share_one_sqlite_study_then_resume_by_name(tmp_path, settin
     assert numbers == list(range(8))
     versions = client.search_model_versions(f"name='{settings.model_name}'")
     if second["best_value"] == first["best_value"]:  # same best trial: not registered again
-        assert second["registered_version"] == 1 and len(versions) == 1
+        assert second["registered_version"] is None and second["best_version"] == 1
+        assert second["promotion"].startswith("nothing registered this time") and len(versions) == 1
     else:
         assert second["registered_version"] == 2 and len(versions) == 2
 
