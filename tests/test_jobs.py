@@ -488,6 +488,8 @@ def test_the_result_carries_the_champion_challenger_evidence(settings_factory) -
     send_event(writer, ("done", JobResult.of(second)))
     kind, received = receive_event(reader)
     assert kind == "done"
-    assert received.promotion_evidence.startswith(f"v{second.version} vs Production v1: ")
+    assert received.promotion_evidence.startswith(f"v{second.version} vs Production v1: accuracy ")
+    battles = second.publication.promotion.evidence.battles
+    assert f" on {battles:,} fresh battles, McNemar p = " in received.promotion_evidence
     assert received.promotion_evidence.endswith(")")  # the verdict
     assert f"📊 {received.promotion_evidence}" in result_lines(received)

@@ -22,8 +22,9 @@ WEAK = {"n_estimators": 2, "max_depth": 1, "colsample_bytree": 0.05}
 SMALL = dict(n_battles=12_000, seed=8, oracle_sample=200, oracle_replays=40,
              promotion_battles=20_000)  # fmt: skip
 NOT_BETTER = re.compile(
-    r"^not promoted: v(\d+) is not better than Production v(\d+): "
-    r"[+−]\d\.\d{4} \[[+−]\d\.\d{4}, [+−]\d\.\d{4}\], p = [0-9.e-]+$"
+    r"^not promoted: v(\d+) is not better than Production v(\d+): accuracy "
+    r"[+−]\d\.\d{4} \[[+−]\d\.\d{4}, [+−]\d\.\d{4}\] on [\d,]+ fresh battles, "
+    r"McNemar p = [0-9.e-]+$"
 )
 
 
@@ -72,6 +73,28 @@ def test_each_policy_decides_as_the_issue_says(store):
     assert "⚠️ " + weak.message in lines
 
 
+def said_on(comparison) -> str:
+    """What every evidence line and audit reason must say: the metric and the battle count."""
+    return f"accuracy {comparison.difference.as_text()} on {comparison.battles:,} fresh battles"
+
+
+@pytest.mark.slow
+def test_the_evidence_line_names_the_metric_and_the_fresh_battles(store):
+    """'📊 v2 vs Production v1: +0.0003 […], p = 0.71' said neither 'accuracy' nor on how many
+    fresh battles; the seed guide's lines stay word for word beside it."""
+    _, results = store
+    better = results[5].publication.promotion
+    assert better.evidence.battles > 0
+    expected = (f"📊 v6 vs Production v5: {said_on(better.evidence)}, McNemar p = "
+                f"{better.evidence.p_value:.2g} (better)")  # fmt: skip
+    lines = result_lines(results[5])
+    assert expected in lines, lines
+    assert "✅ Registered as version 6 in Model Registry" in lines
+    assert "🎯 Model meets quality threshold (accuracy >= 0.6)" in lines
+    weak = results[1].publication.promotion
+    assert said_on(weak.evidence) in weak.message
+
+
 @pytest.mark.slow
 def test_decisions_are_in_the_tags_and_the_audit_with_their_numbers(store):
     settings, results = store
@@ -90,11 +113,14 @@ def test_decisions_are_in_the_tags_and_the_audit_with_their_numbers(store):
     for entry in entries:
         by_version.setdefault(entry.to_version, []).append(entry)
     assert [e.status for e in by_version[2]] == ["not_promoted"]
-    assert weak.evidence.difference.as_text() in by_version[2][0].reason
-    assert f"p = {weak.evidence.p_value:.2g}" in by_version[2][0].reason
+    assert said_on(weak.evidence) in by_version[2][0].reason
+    assert f"McNemar p = {weak.evidence.p_value:.2g}" in by_version[2][0].reason
+    assert tags[2]["promotion.metric"] == "accuracy"
+    assert int(tags[2]["promotion.battles"]) == weak.evidence.battles
     assert by_version[4][0].status == "not_promoted" and "manual" in by_version[4][0].reason
     promoted = by_version[6][0]
     assert promoted.done and "beats_production" in promoted.reason and "p = " in promoted.reason
+    assert said_on(results[5].publication.promotion.evidence) in promoted.reason
     assert by_version[5][0].reason.startswith("auto-promotion: test_accuracy")
     # Decisions that moved nothing do not enter the history of holders: rollback from v6
     # goes to v5, then v1.
@@ -163,6 +189,17 @@ def test_evaluate_cli_skips_comparing_a_version_with_itself_and_says_so(store, a
     assert answer["difference"] is None and answer["p_value"] is None and answer["verdict"] is None
     assert answer["notes"][0] == f"--against names v{argv[0]} itself: comparison skipped."
     assert 0.5 < answer["accuracy"] <= 1 and answer["battles_simulated"] == 5000
+
+
+def test_the_promotion_compares_on_the_one_fresh_battle_default():
+    import inspect
+
+    from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
+    from core.train.policy import decide_promotion
+
+    parameters = inspect.signature(decide_promotion).parameters
+    assert parameters["compare_battles"].default == DEFAULT_COMPARE_BATTLES
+    assert parameters["compare_seed"].default == DEFAULT_COMPARE_SEED
 
 
 def test_readme_states_the_exact_beats_production_rule():

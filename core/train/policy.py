@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.config import PromotionPolicy, Settings
+from core.evaluate.compare import DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED
 
 if TYPE_CHECKING:
     from core.evaluate.compare import Comparison
@@ -51,11 +52,11 @@ class Promotion:
 
     @property
     def evidence_text(self) -> str:
-        """'v7 vs Production v5: −0.0012 [−0.0031, +0.0007], p = 0.21' ('' without evidence)."""
+        """'v7 vs Production v5: accuracy −0.0012 [−0.0031, +0.0007] on 20,242 fresh battles,
+        McNemar p = 0.21' ('' without evidence): what was measured, on how many battles."""
         if self.evidence is None:
             return ""
-        return (f"v{self.version} vs Production v{self.against}: "
-                f"{self.evidence.difference.as_text()}, p = {self.evidence.p_value:.2g}")  # fmt: skip
+        return f"v{self.version} vs Production v{self.against}: {self.evidence.evidence_text()}"
 
     @property
     def message(self) -> str:
@@ -71,7 +72,7 @@ class Promotion:
             return f"Model registered but not promoted (accuracy < {self.threshold:g})"
         if self.outcome == "not_better":
             return (f"not promoted: v{self.version} is not better than Production v{self.against}: "
-                    f"{self.evidence.difference.as_text()}, p = {self.evidence.p_value:.2g}")  # fmt: skip
+                    f"{self.evidence.evidence_text()}")  # fmt: skip
         if self.outcome == "manual":
             return "Model registered but not promoted (promotion policy: manual)"
         return f"Model registered but not promoted: {self.detail}"
@@ -83,7 +84,8 @@ class Promotion:
                "against": "none" if self.against is None else str(self.against)}  # fmt: skip
         if self.evidence is not None:
             e = self.evidence
-            out.update(difference=repr(e.difference.estimate), ci_low=repr(e.difference.low),
+            out.update(metric="accuracy", difference=repr(e.difference.estimate),
+                       ci_low=repr(e.difference.low),
                        ci_high=repr(e.difference.high), p_value=repr(e.p_value),
                        verdict=e.verdict, battles=str(e.battles))  # fmt: skip
         return {PROMOTION_TAG_PREFIX + key: value for key, value in out.items()}
@@ -132,7 +134,7 @@ def _promote(tracker, settings: Settings, decision: Promotion, reason: str, expe
 def decide_promotion(
     tracker, settings: Settings, version: int, accuracy: float, threshold: float, *,
     policy: PromotionPolicy = "threshold", model_dir: Path | None = None, manifest_sha: str = "",
-    compare_battles: int = 100_000, compare_seed: int = 2026,
+    compare_battles: int = DEFAULT_COMPARE_BATTLES, compare_seed: int = DEFAULT_COMPARE_SEED,
 ) -> Promotion:  # fmt: skip
     """Apply the policy to a registered version; tag it and audit a decision that moved nothing."""
     from core.registry import ANY
