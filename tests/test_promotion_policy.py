@@ -191,6 +191,26 @@ def test_evaluate_cli_skips_comparing_a_version_with_itself_and_says_so(store, a
     assert 0.5 < answer["accuracy"] <= 1 and answer["battles_simulated"] == 5000
 
 
+@pytest.mark.slow
+def test_evaluate_cli_gives_the_promotions_numbers_for_the_same_pair(store):
+    """Training's promotion and `core.evaluate N --against M` drew different battles by default
+    (20,242 vs 40,574 for one pair): with the same count and the default seed they now compare
+    the same pair on the same battles, so they print the same numbers."""
+    settings, results = store
+    evidence = results[5].publication.promotion.evidence  # v6 against v5, at promotion time
+    done = run_cli("core.evaluate", ["6", "--against", "5", "--n-battles",
+                                     str(SMALL["promotion_battles"]), "--replays", "5"],
+                   settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["compared_battles"] == evidence.battles
+    assert answer["difference"] == pytest.approx(evidence.difference.estimate)
+    assert (answer["ci_low"], answer["ci_high"]) == pytest.approx(
+        (evidence.difference.low, evidence.difference.high)
+    )
+    assert answer["p_value"] == pytest.approx(evidence.p_value)
+
+
 def test_the_promotion_compares_on_the_one_fresh_battle_default():
     import inspect
 
