@@ -140,17 +140,14 @@ def load_evaluation_report(settings: Settings, version: int) -> dict | None:
     return stored_report(version, settings)
 
 
-PAGE_COMPARE_BATTLES = 100_000  # fresh battles of the Models page's champion/challenger
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def load_comparison(settings: Settings, candidate: int, baseline: int):
     """Champion/challenger of two versions on the same fresh battles (cached by the pair)."""
     from core.evaluate.stored import compare_versions
 
-    return compare_versions(
-        candidate, baseline, settings=settings, n_battles=PAGE_COMPARE_BATTLES
-    ).comparison
+    # The one fresh-battle default (DEFAULT_COMPARE_BATTLES, DEFAULT_COMPARE_SEED): the same
+    # pair gets the same numbers here, in the promotion's decision and from `core.evaluate`.
+    return compare_versions(candidate, baseline, settings=settings).comparison
 
 
 def clear_registry_caches(settings: Settings | None = None) -> None:

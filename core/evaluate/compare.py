@@ -54,7 +54,7 @@ class FreshBattles:
     seed: int = 0
 
     def describe(self, version: int | None = None) -> str:
-        """'183,412 fresh battles (seed 42: ...; matchups held out from v3's training)'."""
+        """'183,412 fresh battles (seed 2026: ...; matchups held out from v3's training)'."""
         whose = f"v{version}'s" if version is not None else "the model's"
         where = (f"matchups held out from {whose} training" if self.heldout
                  else "its training split unknown: some matchups may have been in its training")  # fmt: skip

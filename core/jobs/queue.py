@@ -101,7 +101,7 @@ class TrainingJob:
         self.config = config
         self.settings = settings
         self.on_finish = on_finish
-        self.estimate_seconds = estimate_training(config).total_seconds
+        self.estimate_seconds = estimate_training(config, settings).total_seconds
         self.queue: JobQueue | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
