@@ -768,9 +768,9 @@ def test_local_fallback_answers_without_importing_mlflow(settings_factory, tmp_p
 def test_a_fresh_server_answers_from_local_first_then_from_the_registry(
     settings, tracker, tmp_path
 ):
-    install_local(settings, tmp_path, version="0")
     version = register(tracker, tmp_path, seed=1)
-    tracker.promote_to_production(MODEL_NAME, version)
+    tracker.promote_to_production(MODEL_NAME, version)  # exports v1 to the local fallback
+    install_local(settings, tmp_path, version="0")  # ... which then holds another version
     code = (
         "import json, sys, threading, time\n"
         "from core.predict import PredictionModel\n"

@@ -183,3 +183,16 @@ def test_no_model_error_suggests_only_the_ways_out_that_exist(tracker, tmp_path,
     assert "use Staging (v2) temporarily: `export MLFLOW_MODEL_STAGE=Staging`" in str(
         with_staging.value
     )
+
+
+def test_serving_without_a_fallback_names_the_staging_holder_too(tracker, tmp_path, settings):
+    from core.predict import PredictionModel
+
+    name = tracker.settings.model_name
+    register(tracker, tmp_path, 2)
+    tracker.promote(name, 2, stage="Staging", reason="try")
+    with pytest.raises(NoModelError) as error:
+        PredictionModel(settings).get_model()
+    message = str(error.value)
+    assert "use Staging (v2) temporarily: `export MLFLOW_MODEL_STAGE=Staging`" in message, message
+    assert "python -m core.registry promote VERSION" in message

@@ -58,13 +58,16 @@ class FallbackReason:
     fresh process answers from local while the registry loads: `load_local_first()`); `detail` —
     one line for people; `stage` — the stage asked for (for "no_model"); `store_fault` — when
     the tracking store itself failed, its StoreError kind ("locked", "corrupt", "read_only",
-    "disk_full", "schema", "unreachable"), else "".
+    "disk_full", "schema", "unreachable"), else ""; `versions`, `other_holder` — for "no_model",
+    whether any version exists and who holds the other stage (the ways out NoModelError names).
     """
 
     kind: FallbackKind
     detail: str
     stage: str = ""
     store_fault: str = ""
+    versions: bool = True
+    other_holder: int | None = None
 
     def __str__(self) -> str:
         if self.kind == "no_model":
@@ -245,7 +248,10 @@ class PredictionModel:
                     self._next_check = time.monotonic() + wait
                     return self._served
             except NoModelError as error:
-                reason = FallbackReason("no_model", error.detail, error.stage)
+                reason = FallbackReason(
+                    "no_model", error.detail, error.stage,
+                    versions=error.versions, other_holder=error.other_holder,
+                )  # fmt: skip
             except Exception as error:  # noqa: BLE001 - any registry failure means fallback
                 fault = error.kind if isinstance(error, StoreError) else ""
                 reason = FallbackReason("unavailable", one_line(error), store_fault=fault)
@@ -289,7 +295,10 @@ class PredictionModel:
                 return kept
             stage = self.settings.model_stage
             detail = reason.detail if reason.kind == "no_model" else f"({reason})"
-            raise NoModelError(stage, detail, fallback_dir=str(self.settings.models_dir)) from None
+            raise NoModelError(
+                stage, detail, fallback_dir=str(self.settings.models_dir),
+                versions=reason.versions, other_holder=reason.other_holder,
+            ) from None  # fmt: skip
         except (UntrustedModelError, LocalModelError) as error:
             message = f"local model refused: {one_line(error, 500)}"
             repeated, self.last_error = message == self.last_error, message

@@ -113,6 +113,7 @@ class NoModelError(RegistryError):
         detail: why, without the ways out: "for <model>" or "(model '<model>' is not registered)".
         hint: the ways out that exist (ways_out): promoting only when a version exists, the other
             stage only when `other_holder` (the version holding it) is given.
+        versions: whether any version of the model exists; other_holder: the other stage's holder.
     """
 
     default_hint = WAYS_OUT
@@ -127,6 +128,7 @@ class NoModelError(RegistryError):
         other_holder: int | None = None,
     ) -> None:
         self.stage, self.detail = stage, detail
+        self.versions, self.other_holder = versions, other_holder
         where = f", and no local fallback in {fallback_dir}" if fallback_dir else ""
         hint = ways_out(stage, versions=versions, other_holder=other_holder)
         super().__init__(f"No model found in stage '{stage}' {detail}{where}. {hint}", hint=hint)
