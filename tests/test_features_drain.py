@@ -2,16 +2,11 @@
 against the simulator."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from core.battle import BattleArrays, arrays_from_frame, resolve_matchup, win_probability
-from core.features import build_features
 from core.features.drain import two_use_ko
 from core.pokedex import load_pokedex
-
-REPLAYS = 2000
-TOLERANCE = 0.04  # 2,000 replays: standard error at most 1.1 points
+from tests.races import check_against_the_simulator, check_alone_as_in_a_batch, check_orders_agree
 
 # The worst letsgo drain pairs of the folded race (default movesets, level 50; each side's
 # best move, which is the move the default moveset plays). The fold was 72, 70, 60, 45, 45 and
@@ -42,40 +37,15 @@ def dex():
 
 @pytest.mark.parametrize(("a", "b", "moves_a", "moves_b"), PLANTED)
 def test_analytic_race_within_a_few_points_of_the_simulator(dex, a, b, moves_a, moves_b):
-    matchup = resolve_matchup(a, b, moves_a=moves_a, moves_b=moves_b, dex=dex)
-    swapped = resolve_matchup(b, a, moves_a=moves_b, moves_b=moves_a, dex=dex)
-    frame = pd.concat([matchup.to_frame(), swapped.to_frame()], ignore_index=True)
-    analytic = build_features(frame, dex)["a_analytic_win"].to_numpy(float)
-    for row, (x, y, ours, theirs) in enumerate(
-        ((a, b, moves_a, moves_b), (b, a, moves_b, moves_a))
-    ):
-        truth = win_probability(x, y, moves_a=ours, moves_b=theirs, n=REPLAYS, seed=5, dex=dex)
-        assert abs(analytic[row] - truth.p_a_wins) <= TOLERANCE, (x, y, analytic[row], truth)
+    check_against_the_simulator(dex, a, b, moves_a, moves_b)
 
 
 def test_the_two_orders_sum_to_one_and_agree_bit_for_bit(dex):
-    frame = pd.concat(
-        [
-            resolve_matchup(a, b, moves_a=ma, moves_b=mb, dex=dex).to_frame()
-            for a, b, ma, mb in PLANTED
-        ],
-        ignore_index=True,
-    )
-    batch = arrays_from_frame(frame, dex)
-    swapped = BattleArrays(batch.b, batch.a, batch.level_b, batch.level_a, batch.moves_b,
-                           batch.moves_a, batch.random_b, batch.random_a)  # fmt: skip
-    here, there = build_features(batch, dex), build_features(swapped, dex)
-    np.testing.assert_array_equal(here["a_analytic_win"], there["b_analytic_win"])
-    total = (here["a_analytic_win"] + here["b_analytic_win"]).to_numpy(float)
-    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+    check_orders_agree(dex, PLANTED)
 
 
 def test_one_row_alone_answers_as_in_a_batch(dex):
-    matchups = [resolve_matchup(a, b, moves_a=ma, moves_b=mb, dex=dex) for a, b, ma, mb in PLANTED]
-    together = build_features(pd.concat([m.to_frame() for m in matchups], ignore_index=True), dex)
-    for i, matchup in enumerate(matchups):
-        alone = build_features(matchup.to_frame(), dex)["a_analytic_win"].iloc[0]
-        assert alone == pytest.approx(together["a_analytic_win"].iloc[i], abs=1e-7)
+    check_alone_as_in_a_batch(dex, PLANTED)
 
 
 def test_two_use_ko_counts_every_roll_pair_against_the_heal():
