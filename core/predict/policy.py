@@ -69,6 +69,12 @@ class FallbackReason:
     versions: bool = True
     other_holder: int | None = None
 
+    @classmethod
+    def no_model(cls, error: NoModelError) -> FallbackReason:
+        """The reason for a NoModelError, keeping the ways out it names."""
+        return cls("no_model", error.detail, error.stage, versions=error.versions,
+                   other_holder=error.other_holder)  # fmt: skip
+
     def __str__(self) -> str:
         if self.kind == "no_model":
             return f"No model found in stage '{self.stage}' {self.detail}"
@@ -248,10 +254,7 @@ class PredictionModel:
                     self._next_check = time.monotonic() + wait
                     return self._served
             except NoModelError as error:
-                reason = FallbackReason(
-                    "no_model", error.detail, error.stage,
-                    versions=error.versions, other_holder=error.other_holder,
-                )  # fmt: skip
+                reason = FallbackReason.no_model(error)
             except Exception as error:  # noqa: BLE001 - any registry failure means fallback
                 fault = error.kind if isinstance(error, StoreError) else ""
                 reason = FallbackReason("unavailable", one_line(error), store_fault=fault)
