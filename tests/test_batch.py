@@ -107,6 +107,16 @@ def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
     return (header + "\n".join(lines) + "\n").encode("utf-8")
 
 
+def run_batch_cli(model, tmp_path: Path, lines: list[str]) -> tuple[dict, Path]:
+    """`python -m core.predict batch in.csv --out out.csv` on these lines (exit 0 asserted):
+    the printed summary and the path of the answers."""
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_bytes(csv_bytes(*lines))
+    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), out
+
+
 def test_a_mixed_csv_answers_the_valid_rows_and_lists_the_invalid_ones(model):
     data = csv_bytes(
         "Venusaur,Dragonite,,,,",
@@ -257,11 +267,7 @@ def test_row_numbers_are_positions_in_the_file_blank_rows_counted():
 def test_a_row_of_empty_cells_gets_its_line_and_is_counted(model, tmp_path):
     """From a new user's trial: input row 8 ',,,,,' had no output line ('rows 11 of 12')."""
     given = ["Venusaur,Dragonite,,,,"] * 7 + [",,,,,"] + ["Pikachu,Onix,50,50,,"] * 4
-    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_bytes(csv_bytes(*given))
-    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary, out = run_batch_cli(model, tmp_path, given)
     assert (summary["rows"], summary["answered"], summary["refused"]) == (12, 11, 1)
     assert summary["errors"][0]["row"] == 8
     assert "every cell of this row is empty" in summary["errors"][0]["error"].lower()
@@ -338,11 +344,7 @@ def test_every_data_line_comes_out_with_its_cells_and_the_counts_add_up(model, t
         "=1+1,Onix,+5,50,,",
         *["Pikachu,Onix,50,50,,"] * 5,
     ]
-    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_bytes(csv_bytes(*given))
-    done = run_cli("core.predict", ["batch", str(source), "--out", str(out)], model.settings)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary, out = run_batch_cli(model, tmp_path, given)
     assert (summary["rows"], summary["answered"], summary["refused"]) == (12, 6, 6)
     assert [e["row"] for e in summary["errors"]] == [2, 3, 4, 5, 6, 7]
     written = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))

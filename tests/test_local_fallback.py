@@ -64,6 +64,13 @@ def fallback(settings: Settings) -> tuple[str | None, str]:
     return artifacts.read_installed(settings.models_dir).model_version, model_type
 
 
+def unwritable_models_dir(settings: Settings, tmp_path: Path) -> Settings:
+    """`settings` whose models/ cannot be created (a file stands where its parent should be)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where models/ should be", encoding="utf-8")
+    return replace(settings, models_dir=blocker / "models")
+
+
 def install_unversioned(settings: Settings, tmp_path: Path) -> None:
     """What `python -m core.train --no-mlflow` leaves: a model with no name and no version."""
     write_tiny_model(tmp_path / "unversioned", seed=3)
@@ -102,9 +109,7 @@ def test_cli_promote_and_rollback_export_the_new_production(store: Settings) -> 
 def test_a_failed_export_keeps_the_promotion_and_says_how_to_retry(
     store: Settings, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where models/ should be", encoding="utf-8")
-    broken = replace(store, models_dir=blocker / "models")
+    broken = unwritable_models_dir(store, tmp_path)
     done = run_cli("core.registry", ["promote", "2", "--reason", "forest"], broken)
     assert done.returncode == 0, done.stderr
     assert "v2 is now Production (was v1)" in done.stdout
@@ -144,9 +149,7 @@ def test_the_seed_apis_promotion_exports_the_fallback_and_prints_nothing(store: 
 def test_a_failed_export_after_the_seed_apis_promotion_keeps_the_promotion(
     store: Settings, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where models/ should be", encoding="utf-8")
-    broken = replace(store, models_dir=blocker / "models")
+    broken = unwritable_models_dir(store, tmp_path)
     result = MLflowTracker(settings=broken).promote_to_production(store.model_name, 2)
     assert result.changed and result.fallback.outcome == "failed"
     assert RETRY in result.fallback.message

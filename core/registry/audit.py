@@ -240,17 +240,20 @@ def _below_current(entries: list[AuditEntry], stage: str, current: int | None) -
     return below
 
 
-def held_in_trail(entries: list[AuditEntry], stage: str, version: int) -> bool:
-    """True when the trail saw `version` hold `stage` (installed it, or replaced it)."""
-    return any(
-        entry.done and entry.stage == stage and version in (entry.from_version, entry.to_version)
+def seen_holding(entries: list[AuditEntry], stage: str) -> set[int]:
+    """The versions the trail saw hold `stage` (installed them, or replaced them)."""
+    return {
+        version
         for entry in entries
-    )
+        if entry.done and entry.stage == stage
+        for version in (entry.from_version, entry.to_version)
+        if version is not None
+    }
 
 
 def no_earlier_holder(entries: list[AuditEntry], stage: str, current: int, name: str) -> str:
     """Why a rollback of `stage` from `current` has no step back, and what to do instead."""
-    if held_in_trail(entries, stage, current):
+    if current in seen_holding(entries, stage):
         return (
             f"no earlier {stage} version of {name} to roll back to (v{current} is the first "
             f"{stage} holder in the audit trail): promote a version explicitly instead."

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.config import STAGES
-from core.registry.audit import parse_entries
+from core.registry.audit import parse_entries, seen_holding
 from core.registry.checks import (
     ARCHIVED,
     MANIFEST_TAG,
@@ -110,13 +110,7 @@ def stage_of(aliases: tuple[str, ...], tags: dict[str, str], held_production: bo
 
 def former_production(registered) -> set[int]:
     """The versions the audit trail saw hold Production (installed or replaced)."""
-    return {
-        version
-        for entry in parse_entries(registered.tags)
-        if entry.done and entry.stage == "Production"
-        for version in (entry.from_version, entry.to_version)
-        if version is not None
-    }
+    return seen_holding(parse_entries(registered.tags), "Production")
 
 
 def version_info(version, aliases: tuple[str, ...], held_production: bool = False) -> VersionInfo:

@@ -88,7 +88,6 @@ class TrialProgress:
             return []
         self._seen.update(t.number for t in fresh)
         target = study.user_attrs.get("target_trials") or len(trials)
-        counted = sum(t.state.name in FINISHED_STATES for t in trials)
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         best = f" · best {self.objective} {study.best_value:.4f} (trial {study.best_trial.number})"
         best = best if complete else ""
@@ -97,7 +96,7 @@ class TrialProgress:
             took = f" in {trial.duration.total_seconds():.1f} s" if trial.duration else ""
             value = f": {self.objective} {trial.value:.4f}" if trial.value is not None else ""
             lines.append(f"trial {trial.number} {trial.state.name}{took}{value}{best} · "
-                         f"{counted} of {target} trials finished")  # fmt: skip
+                         f"{len(done)} of {target} trials finished")  # fmt: skip
         return lines
 
 

@@ -145,9 +145,8 @@ def finish_search(
 
     counts = count_states(study)
     parent = StudyPlan.of(study).parent_run_id
-    done = Registration(None, False, None, "nothing registered: no trial completed")
-    if cancelled:
-        done = Registration(None, False, None, "nothing registered: the search was cancelled")
+    why = "the search was cancelled" if cancelled else "no trial completed"
+    done = Registration(None, False, None, f"nothing registered: {why}")
     try:
         _log_summary(study, settings, parent, counts)
         if counts.get("COMPLETE", 0) and not cancelled:
