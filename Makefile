@@ -59,11 +59,14 @@ run: ensure-model
 api: ensure-model
 	$(PY) -m api --host $(API_HOST) --port $(API_PORT)
 
-## make test: install, lint, then every test (slow, server, browser and reliability included).
+## make test: install, lint, then every test (slow, server, browser and reliability included),
+## on TEST_WORKERS pytest-xdist processes: most of a test's wall is waiting (servers starting,
+## CLIs in subprocesses, polling), so workers overlap those waits. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
 test: system-deps install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install-dev
 	$(PY) -m ruff check .

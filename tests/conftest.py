@@ -13,8 +13,13 @@ import pytest
 
 from core.config import Settings
 from tests.cli import is_isolated
-from tests.servers import MlflowServer, PostgresServer, running_mlflow_server, running_postgres
-from tests.servers import free_port as find_free_port
+from tests.servers import (
+    MlflowServer,
+    PostgresServer,
+    closed_port,
+    running_mlflow_server,
+    running_postgres,
+)
 from tests.stores import StoreTemplate, build_store_template, embedded_settings
 
 # pytest's temporary folders go to memory when there is room: a SQLite store on the disk pays an
@@ -47,6 +52,38 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
 
 
+# Reliability tests report what they measured as this user property (tests/reliability/conftest.py);
+# it is collected here, in the main process, which is the one that prints the summary and owns the
+# cache when the suite runs on xdist workers.
+RELIABILITY_COUNTS_PROPERTY = "reliability_counts"
+RELIABILITY_COUNTS_KEY = "reliability/last_counts"
+_reliability_counts: dict[str, dict[str, Any]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep the counts a reliability test recorded (they arrive with its teardown report)."""
+    if report.when != "teardown":
+        return
+    for key, value in report.user_properties:
+        if key == RELIABILITY_COUNTS_PROPERTY:
+            entry = dict(value)
+            _reliability_counts[entry.pop("name")] = entry
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the reliability counts and keep them in pytest's cache (main process only)."""
+    if not _reliability_counts or hasattr(config, "workerinput"):
+        return
+    terminalreporter.section("reliability counts")
+    for name, entry in sorted(_reliability_counts.items()):
+        values = ", ".join(f"{key}={value}" for key, value in entry.items())
+        terminalreporter.write_line(f"{name}: {values}")
+    if getattr(config, "cache", None) is not None:
+        stored = config.cache.get(RELIABILITY_COUNTS_KEY, {})
+        stored.update(_reliability_counts)
+        config.cache.set(RELIABILITY_COUNTS_KEY, stored)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _temp_files_under_pytest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Temporary files of this process and of every child go under pytest's own temporary
@@ -69,9 +106,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return find_free_port()
+def free_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that nothing listens on during the test (for "unreachable" cases).
+
+    Held bound (not listening) until the test ends, so no server of another xdist worker can
+    take it meanwhile and answer where the test expects a refused connection.
+    """
+    with closed_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,11 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 POSTGRES_USER = "predictiondex"
 POSTGRES_DB = "predictiondex"
-# What a server prints when another process took its port between free_port() and bind().
-PORT_IN_USE = re.compile(r"address already in use|could not bind|errno 98", re.IGNORECASE)
+# What a server prints when another process took its port between free_port() and bind()
+# (uvicorn/PostgreSQL: "address already in use", streamlit: "Port 8501 is already in use").
+# With xdist several test processes pick ports at the same time, so starters retry on a new port.
+PORT_IN_USE = re.compile(r"already in use|could not bind|errno 98", re.IGNORECASE)
+PORT_ATTEMPTS = 3
 
 
 class ServerStartError(RuntimeError):
@@ -45,6 +48,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that nothing listens on for as long as the block runs.
+
+    The port stays bound (never listening) by this process: a connection to it is refused at
+    once, and no other process (another xdist worker's server) can take it in the meantime.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((HOST, 0))
+        yield holder.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -248,6 +263,35 @@ def wait_until_ready(
     raise ServerStartError(f"{process.name} was not ready after {timeout:.0f} s. Log tail:\n{tail}")
 
 
+def spawn_on_free_port(
+    name: str,
+    command_for: Callable[[int], list[str]],
+    ready_for: Callable[[int], bool],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> tuple[ManagedProcess, int]:
+    """Spawn `command_for(port)` on a free port until `ready_for(port)`; (process, port).
+
+    A start that fails because another process took the port first (PORT_IN_USE in its log)
+    is retried on a new port, PORT_ATTEMPTS times in all; any other failure raises
+    ServerStartError at once.
+    """
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        process = spawn(f"{name} on {HOST}:{port}", command_for(port), env=env, cwd=cwd)
+        try:
+            wait_until_ready(process, lambda port=port: ready_for(port), timeout)
+        except ServerStartError as error:
+            process.stop()
+            if attempt + 1 < PORT_ATTEMPTS and PORT_IN_USE.search(str(error)):
+                continue
+            raise
+        return process, port
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 @dataclass(frozen=True)
 class MlflowServer:
     """A running `mlflow server`: where it answers and what it stores into."""
@@ -300,7 +344,7 @@ def running_mlflow_server(
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     # No MLflow variable from the caller's shell; no job runner (GenAI jobs, not used here).
     env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", PYTHONUNBUFFERED="1")
-    attempts = 1 if port is not None else 3
+    attempts = 1 if port is not None else PORT_ATTEMPTS
     for attempt in range(attempts):
         chosen_port = port if port is not None else free_port()
         url = f"http://{HOST}:{chosen_port}"
@@ -461,7 +505,7 @@ def running_postgres(
             raise ServerStartError(
                 f"initdb failed:\n{initdb.stdout[-2000:]}{initdb.stderr[-2000:]}"
             )
-        attempts = 3
+        attempts = PORT_ATTEMPTS
         for attempt in range(attempts):
             port = free_port()
             url = f"postgresql://{POSTGRES_USER}:{password}@{HOST}:{port}/postgres"

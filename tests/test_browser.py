@@ -20,7 +20,7 @@ import pytest
 
 from core.config import Settings
 from core.train import TrainConfig, train_model
-from tests.servers import clean_env, free_port, spawn, wait_until_ready
+from tests.servers import clean_env, spawn_on_free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Screenshots go to a temporary folder, so `make test` leaves the tree clean; `make screenshots`
@@ -90,21 +90,29 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def dashboard(store: Settings) -> Iterator[str]:
     """The real app on a free port of 127.0.0.1; stopped by PID (with everything it spawned)."""
-    port = free_port()
     env = clean_env(
         MLFLOW_TRACKING_URI=store.tracking_uri,
         PREDICTIONDEX_ARTIFACTS_DIR=str(store.artifacts_dir),
         PREDICTIONDEX_MODELS_DIR=str(store.models_dir),
     )
     env = {k: v for k, v in env.items() if not k.startswith("PREDICTIONDEX_APPROVERS")}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app/main.py",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    process = spawn("streamlit", command, env=env, cwd=ROOT)
+
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "streamlit", "run", "app/main.py",
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+
+    # Retried on a new port if another test process takes this one first (xdist).
+    process, port = spawn_on_free_port(
+        "streamlit",
+        command,
+        lambda port: healthy(f"http://127.0.0.1:{port}/_stcore/health"),
+        env=env,
+        cwd=ROOT,
+    )
     try:
-        wait_until_ready(process, lambda: healthy(f"http://127.0.0.1:{port}/_stcore/health"))
         yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()

@@ -1,9 +1,10 @@
 """Fixtures of the reliability suite and the counts each guarantee reports.
 
 Each test records what it measured (trials, errors, versions, rounds, payloads tried, payloads
-that ran) with the `counts` fixture. They are printed at the end of the run and stored in
-pytest's cache (`.pytest_cache`, under the key `reliability/last_counts`), from where
-RELIABILITY.md is updated by hand.
+that ran) with the `counts` fixture. They travel in the test's report (as a user property, so
+they reach the main process from an xdist worker too), are printed at the end of the run and
+stored in pytest's cache (`.pytest_cache`, under the key `reliability/last_counts`) by
+tests/conftest.py, from where RELIABILITY.md is updated by hand.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
-COUNTS_KEY = "reliability/last_counts"
-_RECORDED: dict[str, dict[str, Any]] = {}
+# The user property that carries a test's counts; tests/conftest.py collects it.
+COUNTS_PROPERTY = "reliability_counts"
 
 
 @pytest.fixture
@@ -31,21 +32,7 @@ def counts(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
     yield record
     if entry:
         entry["seconds"] = round(time.perf_counter() - started, 1)
-        _RECORDED[name] = entry
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Print the measured counts and keep them in pytest's cache."""
-    if not _RECORDED:
-        return
-    terminalreporter.section("reliability counts")
-    for name, entry in sorted(_RECORDED.items()):
-        values = ", ".join(f"{key}={value}" for key, value in entry.items())
-        terminalreporter.write_line(f"{name}: {values}")
-    if getattr(config, "cache", None) is not None:
-        stored = config.cache.get(COUNTS_KEY, {})
-        stored.update(_RECORDED)
-        config.cache.set(COUNTS_KEY, stored)
+        request.node.user_properties.append((COUNTS_PROPERTY, {"name": name, **entry}))
 
 
 @pytest.fixture(scope="session")
