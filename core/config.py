@@ -260,6 +260,36 @@ def mask_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+# MLflow's client-side credential and TLS variables (mlflow.environment_variables): with any of
+# them set, a tracking server is read through MLflow's client, which knows them all
+# (core.registry.rest otherwise).
+MLFLOW_CLIENT_VARIABLES = (
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_AUTH",
+    "MLFLOW_TRACKING_AWS_SIGV4",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_INSECURE_TLS",
+)
+MLFLOW_HTTP_TIMEOUT_SECONDS = 120.0  # MLflow's default for MLFLOW_HTTP_REQUEST_TIMEOUT
+
+
+def mlflow_client_variables() -> tuple[str, ...]:
+    """The MLFLOW_CLIENT_VARIABLES set (non-empty) in this process's environment now."""
+    return tuple(name for name in MLFLOW_CLIENT_VARIABLES if os.environ.get(name, "").strip())
+
+
+def mlflow_http_timeout() -> float:
+    """MLflow's MLFLOW_HTTP_REQUEST_TIMEOUT in seconds (its default, 120, when unset or bad)."""
+    try:
+        seconds = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or "nan")
+    except ValueError:
+        return MLFLOW_HTTP_TIMEOUT_SECONDS
+    return seconds if seconds > 0 else MLFLOW_HTTP_TIMEOUT_SECONDS
+
+
 NO_USAGE_REPORTING = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",

@@ -22,7 +22,7 @@ from core.config import Settings
 from core.errors import PredictionDexError
 from core.predict.guards import DeadlineRunner
 from core.predict.scoring import RowScorer
-from core.registry import NoModelError, VersionInfo, probe_server
+from core.registry import NoModelError, VersionInfo, probe_server, rest
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,9 @@ class RegistrySource:
         self._check_reachable()
         # Imports (seconds of CPU the first time, more on a busy machine) stay outside the
         # deadline: it is for a store that hangs, and a fresh process must not fall back for them.
-        registry.import_client()
+        # A tracking server is read over its REST API (core.registry.rest): no mlflow import.
+        if not rest.applies(self.settings):
+            registry.import_client()
         started = time.monotonic()
         deadline = self._deadline()
         info = self.runner.run(self._resolve, deadline, "resolve the model alias")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core import artifacts
 from core.artifacts import ModelBundle, UntrustedModelError
 from core.config import Settings
+from core.registry import rest
 from core.registry.checks import (
     MANIFEST_TAG,
     as_version,
@@ -46,10 +50,9 @@ def resolve_version(
     settings = settings or Settings.from_env()
     name = validate_model_name(model_name)
     stage_name, alias = stage_alias(stage)
-    mlflow_client = client(settings)
-    with translate("resolve the model version", settings):
+    with _reads(settings) as (registered_model, model_version_of):
         try:
-            registered = get_registered(mlflow_client, name)
+            registered = registered_model(name)
         except NotRegisteredError:
             raise NoModelError(
                 stage_name, f"(model {name!r} is not registered)", versions=False
@@ -64,9 +67,26 @@ def resolve_version(
                     stage_name, f"for {name}",
                     other_holder=as_version(registered.aliases.get(other)),
                 )  # fmt: skip
-        model_version = get_version(mlflow_client, name, number)
+        model_version = model_version_of(name, number)
     aliases = aliases_by_version(registered.aliases).get(number, ())
     return _version_info(model_version, aliases, number in former_production(registered))
+
+
+@contextlib.contextmanager
+def _reads(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
+    """(registered model of name, version of name and number): over REST from a tracking server
+    (core.registry.rest: no mlflow import), else through MLflow's client with its errors
+    translated."""
+    reader = rest.reader_for(settings)
+    if reader is not None:
+        yield reader.get_registered, reader.get_version
+        return
+    mlflow_client = client(settings)
+    with translate("resolve the model version", settings):
+        yield (
+            functools.partial(get_registered, mlflow_client),
+            functools.partial(get_version, mlflow_client),
+        )
 
 
 def download_source(source: str, destination: Path, settings: Settings) -> Path:
@@ -96,8 +116,13 @@ def download_model_version(
             f"{info.model_name} v{info.version} has no {MANIFEST_TAG} tag, so its artifacts "
             "cannot be checked"
         )
-    with translate(f"download {info.model_name} v{info.version}", settings):
-        local = download_source(info.source, Path(destination), settings)
+    reader = rest.reader_for(settings)
+    remote = reader.proxied_path(info.source) if reader is not None else None
+    if reader is not None and remote is not None:
+        local = reader.download(remote, Path(destination))  # the server's artifacts, over REST
+    else:
+        with translate(f"download {info.model_name} v{info.version}", settings):
+            local = download_source(info.source, Path(destination), settings)
     artifacts.verify_model_dir(local, expected_manifest_sha256=info.manifest_sha256)
     return local
 

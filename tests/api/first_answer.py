@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "source": answer["source"],
         "model_type": answer["model_type"],
+        "model_version": answer["model_version"],
         "imported": imported,
         "seconds": round(seconds, 3),
     }

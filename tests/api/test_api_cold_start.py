@@ -81,24 +81,29 @@ def test_a_replica_following_a_server_loads_from_it_on_its_first_try(
         assert (model["source"], model["model_version"]) == ("registry", str(version))
 
 
+@pytest.mark.parametrize("credentials", [False, True], ids=["rest", "mlflow_client"])
 def test_a_replica_following_a_server_imports_no_sql_store(
-    mlflow_server, settings_factory, tmp_path
+    credentials, mlflow_server, settings_factory, tmp_path, monkeypatch
 ):
     """Team mode: the store's SQLAlchemy part (and alembic) runs in the server, not in each
-    replica: neither is imported when the registry's version first answers."""
+    replica: neither is imported when the registry's version first answers. Nor is mlflow: the
+    replica reads the server over its REST API (core.registry.rest), unless an MLflow credential
+    variable hands the reads to MLflow's client (which then answers as before)."""
     settings = settings_factory(tracking_uri=mlflow_server.url)
     install_local_model(settings, tmp_path, version=LOCAL_VERSION)
     version = register_tiny_model(settings, tmp_path, seed=5)
     MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+    extra = {"MLFLOW_TRACKING_TOKEN": "not-checked-by-this-server"} if credentials else {}
 
     done = run_python(
-        ["-m", "tests.api.first_answer", "--source", "registry"], settings=settings, timeout=180
-    )
+        ["-m", "tests.api.first_answer", "--source", "registry"],
+        settings=settings, env=extra, timeout=180,
+    )  # fmt: skip
 
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["source"] == "registry"
-    assert "mlflow" in report["imported"]
+    assert (report["source"], report["model_version"]) == ("registry", str(version))
+    assert ("mlflow" in report["imported"]) is credentials
     assert "sqlalchemy" not in report["imported"] and "alembic" not in report["imported"]
 
 

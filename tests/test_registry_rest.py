@@ -1,0 +1,128 @@
+"""Serving's REST reads of a tracking server (core.registry.rest) against a real `mlflow server`:
+the same versions, stages, tags and model files as MLflow's own client, the same errors, and
+the cases where MLflow's client still reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import registry
+from core.config import MLFLOW_CLIENT_VARIABLES, Settings
+from core.registry import (
+    MLflowTracker,
+    NoModelError,
+    Registry,
+    RegistryError,
+    RegistryUnavailable,
+    rest,
+)
+from tests.api.harness import MODEL_NAME, register_tiny_model
+
+# Any MLflow credential variable hands the reads back to MLflow's client; a server without
+# authentication ignores the bearer token this sets.
+CLIENT_SWITCH = ("MLFLOW_TRACKING_TOKEN", "not-checked-by-this-server")
+
+
+def _server_settings(url: str, tmp_path) -> Settings:
+    return Settings(
+        tracking_uri=url, artifacts_dir=tmp_path / "unused", models_dir=tmp_path / "models"
+    )
+
+
+def _reads(settings: Settings, versions: list[int]) -> dict:
+    """Every version by number, the Production and Staging holders, and Production's files."""
+    infos = {
+        v: registry.resolve_version(MODEL_NAME, version=v, settings=settings) for v in versions
+    }
+    infos["Production"] = registry.resolve_version(MODEL_NAME, settings=settings)
+    infos["Staging"] = registry.resolve_version(MODEL_NAME, stage="Staging", settings=settings)
+    bundle = registry.load_model_version(infos["Production"], settings)
+    return {"infos": infos, "bundle": bundle}
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_rest_reads_equal_mlflows_client(mlflow_server, tmp_path, monkeypatch):
+    settings = _server_settings(mlflow_server.url, tmp_path)
+    versions = [register_tiny_model(settings, tmp_path, seed=seed) for seed in (1, 2, 3)]
+    tracker = MLflowTracker(settings=settings)
+    tracker.promote_to_production(MODEL_NAME, versions[0], reason="first")
+    tracker.promote_to_production(MODEL_NAME, versions[1], reason="second")  # v1: Archived
+    Registry(settings).promote(MODEL_NAME, versions[2], stage="Staging")
+
+    assert rest.applies(settings)
+    over_rest = _reads(settings, versions)
+    monkeypatch.setenv(*CLIENT_SWITCH)
+    assert not rest.applies(settings)
+    over_client = _reads(settings, versions)
+
+    assert over_rest["infos"] == over_client["infos"]
+    stages = {key: info.stage for key, info in over_rest["infos"].items()}
+    assert stages == {1: "Archived", 2: "Production", 3: "Staging",
+                      "Production": "Production", "Staging": "Staging"}  # fmt: skip
+    assert over_rest["infos"]["Production"].version == versions[1]
+    rest_bundle, client_bundle = over_rest["bundle"], over_client["bundle"]
+    assert rest_bundle.manifest_sha256 == client_bundle.manifest_sha256
+    columns = rest_bundle.feature_columns
+    rows = pd.DataFrame(np.random.default_rng(0).random((5, len(columns))), columns=columns)
+    assert np.array_equal(rest_bundle.predict_proba(rows), client_bundle.predict_proba(rows))
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_rest_errors_match_the_clients(mlflow_server, tmp_path):
+    settings = _server_settings(mlflow_server.url, tmp_path)
+    with pytest.raises(NoModelError, match="not registered"):
+        registry.resolve_version(MODEL_NAME, settings=settings)
+    version = register_tiny_model(settings, tmp_path, seed=4)
+    with pytest.raises(NoModelError, match="Production"):
+        registry.resolve_version(MODEL_NAME, settings=settings)  # registered, nobody promoted
+    with pytest.raises(RegistryError, match="core.registry list"):
+        registry.resolve_version(MODEL_NAME, version=version + 40, settings=settings)
+    info = registry.resolve_version(MODEL_NAME, version=version, settings=settings)
+
+    mlflow_server.stop()
+    with pytest.raises(RegistryUnavailable, match="not reachable"):
+        registry.resolve_version(MODEL_NAME, settings=settings)
+    with pytest.raises(RegistryUnavailable, match="not reachable"):
+        registry.load_model_version(info, settings)
+
+
+def test_rest_applies_to_servers_without_client_credentials(monkeypatch, tmp_path):
+    server = Settings(tracking_uri="http://127.0.0.1:5000", artifacts_dir=tmp_path)
+    embedded = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifacts_dir=tmp_path)
+    assert rest.applies(server) and not rest.applies(embedded)
+    for name in MLFLOW_CLIENT_VARIABLES:
+        monkeypatch.setenv(name, "x")
+        assert not rest.applies(server), name
+        monkeypatch.delenv(name)
+    assert rest.applies(server)
+
+
+def test_rest_downloads_only_what_the_server_proxies():
+    reader = rest.ServerReader("http://127.0.0.1:5000")
+    assert reader.proxied_path("mlflow-artifacts:/1/abc/artifacts/model") == "1/abc/artifacts/model"
+    assert reader.proxied_path("mlflow-artifacts://127.0.0.1:5000/1/m") == "1/m"
+    for elsewhere in ("mlflow-artifacts://other:5000/1/m", "s3://bucket/1/m", "file:///tmp/m",
+                      "/tmp/m", "mlflow-artifacts:/"):  # fmt: skip
+        assert reader.proxied_path(elsewhere) is None, elsewhere
+
+
+@pytest.mark.parametrize("listed", ["", ".", "..", "../..", "a\\..\\b", "x\x00y", "/"])
+def test_rest_refuses_unsafe_names_in_a_listing(listed):
+    with pytest.raises(RegistryError, match="unsafe artifact name"):
+        rest._safe_name(listed)
+
+
+def test_rest_keeps_the_last_component_of_a_listed_path():
+    assert rest._safe_name("model.ubj") == "model.ubj"
+    assert rest._safe_name("1/abc/artifacts/model/MLmodel") == "MLmodel"
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("7", 7.0), ("0.5", 0.5), ("", 120.0),
+                                              ("-3", 120.0), ("soon", 120.0)])  # fmt: skip
+def test_rest_calls_take_mlflows_own_timeout(monkeypatch, raw, seconds):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raw)
+    assert rest.ServerReader("http://127.0.0.1:5000").timeout == seconds
