@@ -76,12 +76,17 @@ def _report_measured_on(report: dict[str, Any]) -> dict[str, Any] | None:
 
 def _read_report(settings: Settings, model_name: str, version: str) -> dict[str, Any] | None:
     """Training's stored report of `version` (None when its run has none). Registry errors."""
-    from core.registry import Registry, resolve_version
+    from core.registry import Registry, resolve_version, rest
 
     info = resolve_version(model_name, version=version, settings=settings)
     if not info.run_id:
         return None
-    text = Registry(settings).read_run_text(info.run_id, TRAINING_REPORT)
+    reader = rest.reader_for(settings)  # a tracking server: over REST, no mlflow import
+    root = reader.run_artifacts(info.run_id) if reader is not None else None
+    if reader is not None and root is not None:
+        text = reader.read_text(root, TRAINING_REPORT)
+    else:
+        text = Registry(settings).read_run_text(info.run_id, TRAINING_REPORT)
     return json.loads(text) if text is not None else None
 
 

@@ -52,11 +52,24 @@ def test_rest_reads_equal_mlflows_client(mlflow_server, tmp_path, monkeypatch):
     tracker.promote_to_production(MODEL_NAME, versions[1], reason="second")  # v1: Archived
     Registry(settings).promote(MODEL_NAME, versions[2], stage="Staging")
 
+    report = tmp_path / "evaluation.json"
+    report.write_text('{"measured_on": {"battles": 1234}}', encoding="utf-8")
+    run_id = registry.resolve_version(MODEL_NAME, version=versions[1], settings=settings).run_id
+    Registry(settings).log_to_run(run_id, {}, [report], path="evaluation")
+
     assert rest.applies(settings)
     over_rest = _reads(settings, versions)
+    reader = rest.reader_for(settings)
+    root = reader.run_artifacts(run_id)
+    assert root is not None and root.endswith(f"{run_id}/artifacts")
+    assert reader.read_text(root, "evaluation/evaluation.json") == report.read_text()
+    assert reader.read_text(root, "evaluation/absent.json") is None
     monkeypatch.setenv(*CLIENT_SWITCH)
     assert not rest.applies(settings)
     over_client = _reads(settings, versions)
+    assert (
+        Registry(settings).read_run_text(run_id, "evaluation/evaluation.json") == report.read_text()
+    )
 
     assert over_rest["infos"] == over_client["infos"]
     stages = {key: info.stage for key, info in over_rest["infos"].items()}

@@ -11,6 +11,7 @@ Endpoints (MLflow REST API, https://mlflow.org/docs/latest/api_reference/rest-ap
 artifacts service of `mlflow server --serve-artifacts`, mlflow/protos/mlflow_artifacts.proto):
     GET /api/2.0/mlflow/registered-models/get?name=N
     GET /api/2.0/mlflow/model-versions/get?name=N&version=V
+    GET /api/2.0/mlflow/runs/get?run_id=R                 (a run's artifact root: /model's report)
     GET /api/2.0/mlflow-artifacts/artifacts?path=P        (list a folder)
     GET /api/2.0/mlflow-artifacts/artifacts/P             (one file)
 
@@ -37,6 +38,7 @@ ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 ARTIFACTS_SCHEME = "mlflow-artifacts"
 # A model folder bigger than this is refused while it downloads (a server that never stops).
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
+MAX_TEXT_BYTES = 10 * 1024 * 1024  # a run's report read as text (core.artifacts' JSON cap)
 _CHUNK = 1 << 20
 
 
@@ -168,6 +170,33 @@ class ServerReader:
             description=str(version.get("description") or ""),
             creation_timestamp=int(version.get("creation_timestamp") or 0),
         )
+
+    def run_artifacts(self, run_id: str) -> str | None:
+        """The proxied path of a run's artifact root, None when the server does not serve it
+        (MLflow's client reads it then). Raises RegistryError as the other reads."""
+        body = self._json(f"{API}/runs/get", {"run_id": run_id}, f"read run {run_id}")
+        info = (body.get("run") or {}).get("info") or {}
+        return self.proxied_path(str(info.get("artifact_uri", "")))
+
+    def read_text(self, root: str, path: str) -> str | None:
+        """The UTF-8 text of the file `path` under the proxied folder `root` (a run's
+        artifacts), None when there is no such file. Raises RegistryError as the other reads."""
+        folder, _, name = f"{root}/{path.strip('/')}".rpartition("/")
+        listing = self._json(ARTIFACTS_API, {"path": folder}, f"list {folder}")
+        if name not in {str(entry.get("path", "")) for entry in listing.get("files") or ()}:
+            return None
+        remote = f"{folder}/{_safe_name(name)}"
+        response = self._get(f"{ARTIFACTS_API}/{quote(remote)}", None, f"read {remote}", True)
+        chunks, size = [], 0
+        with response:
+            for chunk in response.iter_content(chunk_size=_CHUNK):
+                size += len(chunk)
+                if size > MAX_TEXT_BYTES:
+                    raise RegistryError(
+                        f"{remote} from {self.where} is over {MAX_TEXT_BYTES:,} bytes"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
 
     def proxied_path(self, source: str) -> str | None:
         """The server-side path of a `mlflow-artifacts:/...` source of this server, else None
