@@ -132,3 +132,19 @@ def test_analytic_win_probability_is_within_a_point_of_the_simulator(dex):
     error = np.abs(q - p)
     assert error.mean() <= 0.012  # ~0.009 of it is the replays' own noise
     assert np.quantile(error, 0.9) <= 0.03
+
+
+def test_batches_built_on_threads_equal_one_batch_at_a_time(monkeypatch):
+    """Several batches at once (FEATURE_THREADS) give the same values, bit for bit."""
+    import core.features as features
+    from core.dataset import generate_dataset
+    from core.pokedex import load_pokedex
+
+    data = generate_dataset(6000, 11, "all", 50, "letsgo")
+    dex = load_pokedex()
+    monkeypatch.setattr(features, "FEATURE_THREADS", 1)
+    one = features.feature_matrix(data.configs, dex, chunk=512)
+    monkeypatch.setattr(features, "FEATURE_THREADS", 2)
+    threaded = features.feature_matrix(data.configs, dex, chunk=512)
+    assert len(one) > 4 * 512  # several batches, so the pool is used
+    np.testing.assert_array_equal(one, threaded)
