@@ -139,3 +139,34 @@ def test_rest_keeps_the_last_component_of_a_listed_path():
 def test_rest_calls_take_mlflows_own_timeout(monkeypatch, raw, seconds):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raw)
     assert rest.ServerReader("http://127.0.0.1:5000").timeout == seconds
+
+
+def test_a_server_that_is_not_mlflow_is_a_clear_registry_error(tmp_path):
+    """A real HTTP server that is not MLflow (python -m http.server): one RegistryError that
+    says what answered, never a traceback from parsing its pages."""
+    import sys
+
+    from tests.servers import HOST, _http_ok, spawn_on_free_port
+
+    (tmp_path / "index.html").write_text("<html>not mlflow</html>", encoding="utf-8")
+    process, port = spawn_on_free_port(
+        "http.server",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            HOST,
+            "--directory",
+            str(tmp_path),
+        ],  # fmt: skip
+        lambda port: _http_ok(f"http://{HOST}:{port}/index.html"),
+    )
+    try:
+        settings = _server_settings(f"http://{HOST}:{port}", tmp_path)
+        with pytest.raises(RegistryError, match="HTTP 404") as raised:
+            registry.resolve_version(MODEL_NAME, settings=settings)
+        assert not isinstance(raised.value, RegistryUnavailable)  # it answered: not an outage
+    finally:
+        process.stop()

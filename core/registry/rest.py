@@ -129,11 +129,15 @@ class ServerReader:
     def _json(self, path: str, params: dict[str, str], action: str) -> dict:
         response = self._get(path, params, action)
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
+            body = None
+        if not isinstance(body, dict):
             raise RegistryError(
-                f"could not {action}: {self.where} did not answer JSON (is it an MLflow server?)"
-            ) from None
+                f"could not {action}: {self.where} did not answer a JSON object (is it an MLflow "
+                "server?)"
+            )
+        return body
 
     def get_registered(self, name: str) -> RegisteredModel:
         """The registered model `name`. Raises NotRegisteredError when it does not exist."""
