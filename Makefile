@@ -61,12 +61,14 @@ api: ensure-model
 
 ## make test: install, lint, then every test (slow, server, browser and reliability included),
 ## on TEST_WORKERS pytest-xdist processes: most of a test's wall is waiting (servers starting,
-## CLIs in subprocesses, polling), so workers overlap those waits. TEST_WORKERS=0 runs serially.
+## CLIs in subprocesses, polling), so workers overlap those waits. A test file stays on one worker
+## (its module fixtures are built once) and files go out in collection order (the long reliability
+## files early, not last as sorting by test count would send them). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 3
 test: system-deps install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install-dev
 	$(PY) -m ruff check .

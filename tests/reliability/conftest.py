@@ -22,7 +22,7 @@ COUNTS_PROPERTY = "reliability_counts"
 @pytest.fixture
 def counts(request: pytest.FixtureRequest) -> Iterator[Callable[..., None]]:
     """Record this test's measured counts: counts(trials=20, errors=0, ...)."""
-    name = request.node.nodeid.split("::", 1)[-1]
+    name = request.node.name  # test_x[param]: the node id after "::" (no classes here)
     entry: dict[str, Any] = {}
     started = time.perf_counter()
 
