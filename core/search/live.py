@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,30 @@ class StudySnapshot:
     parent_run_id: str = ""
 
 
+def _sqlite_ready(path: Path) -> bool:
+    """True once Optuna's first worker has finished creating the SQLite storage at `path`.
+
+    Optuna writes its schema, then its alembic revision; a reader that opens the storage before
+    that revision is there runs the same creation itself and races the worker ("table studies
+    already exists", "UNIQUE constraint failed: alembic_version"): reading waits for it instead.
+    """
+    if not path.is_file():
+        return False
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:  # no such table yet (or locked while it is written)
+        return False
+    return row is not None
+
+
 def _load(url: str, name: str) -> Any | None:
     import optuna
 
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    if url.startswith("sqlite:///") and not _sqlite_ready(Path(url.removeprefix("sqlite:///"))):
         return None  # not created yet: reading must not create it
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
