@@ -83,7 +83,7 @@ def _read_report(settings: Settings, model_name: str, version: str) -> dict[str,
         return None
     reader = rest.reader_for(settings)  # a tracking server: over REST, no mlflow import
     root = reader.run_artifacts(info.run_id) if reader is not None else None
-    if reader is not None and root is not None:
+    if root is not None:
         text = reader.read_text(root, TRAINING_REPORT)
     else:
         text = Registry(settings).read_run_text(info.run_id, TRAINING_REPORT)

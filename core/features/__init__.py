@@ -13,7 +13,6 @@ builds an antisymmetric probability from the two (`core.predict.scoring`).
 
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import TYPE_CHECKING
 
@@ -202,6 +201,8 @@ def release_free_memory() -> None:
     single-threaded tree's. One malloc_trim(0) after the pool returns it (BENCHMARKS.md, issue
     13: the side-by-side figures).
     """
+    import ctypes  # off the serving start path: only a threaded feature build calls this
+
     try:
         libc = ctypes.CDLL("libc.so.6")
         trim = libc.malloc_trim

@@ -118,7 +118,7 @@ def download_model_version(
         )
     reader = rest.reader_for(settings)
     remote = reader.proxied_path(info.source) if reader is not None else None
-    if reader is not None and remote is not None:
+    if remote is not None:
         local = reader.download(remote, Path(destination))  # the server's artifacts, over REST
     else:
         with translate(f"download {info.model_name} v{info.version}", settings):

@@ -24,10 +24,11 @@ Writes (logging, registering, promoting) always go through MLflow's client.
 
 from __future__ import annotations
 
+import io
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlparse
 
 from core.config import Settings, mask_uri, mlflow_client_variables, mlflow_http_timeout
@@ -190,17 +191,9 @@ class ServerReader:
         if name not in {str(entry.get("path", "")) for entry in listing.get("files") or ()}:
             return None
         remote = f"{folder}/{_safe_name(name)}"
-        response = self._get(f"{ARTIFACTS_API}/{quote(remote)}", None, f"read {remote}", True)
-        chunks, size = [], 0
-        with response:
-            for chunk in response.iter_content(chunk_size=_CHUNK):
-                size += len(chunk)
-                if size > MAX_TEXT_BYTES:
-                    raise RegistryError(
-                        f"{remote} from {self.where} is over {MAX_TEXT_BYTES:,} bytes"
-                    )
-                chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        text = io.BytesIO()
+        self._fetch(remote, text, MAX_TEXT_BYTES, f"read {remote}")
+        return text.getvalue().decode("utf-8", errors="replace")
 
     def proxied_path(self, source: str) -> str | None:
         """The server-side path of a `mlflow-artifacts:/...` source of this server, else None
@@ -222,31 +215,40 @@ class ServerReader:
         """
         local = Path(destination) / PurePosixPath(remote).name
         local.mkdir(parents=True, exist_ok=True)
-        budget = [MAX_DOWNLOAD_BYTES]
-        self._download_folder(remote, local, budget)
+        self._download_folder(remote, local, MAX_DOWNLOAD_BYTES)
         return local
 
-    def _download_folder(self, remote: str, local: Path, budget: list[int]) -> None:
+    def _download_folder(self, remote: str, local: Path, budget: int) -> int:
+        """Download `remote` into `local` within `budget` bytes; the bytes left."""
         listing = self._json(ARTIFACTS_API, {"path": remote}, f"list {remote}")
         for entry in listing.get("files") or ():
             name = _safe_name(str(entry.get("path", "")))
             if entry.get("is_dir"):
                 (local / name).mkdir(exist_ok=True)
-                self._download_folder(f"{remote}/{name}", local / name, budget)
+                budget = self._download_folder(f"{remote}/{name}", local / name, budget)
             else:
-                self._download_file(f"{remote}/{name}", local / name, budget)
+                with open(local / name, "wb") as out:
+                    file = f"{remote}/{name}"
+                    budget -= self._fetch(file, out, budget, f"download {file}")
+        return budget
 
-    def _download_file(self, remote: str, target: Path, budget: list[int]) -> None:
-        response = self._get(f"{ARTIFACTS_API}/{quote(remote)}", None, f"download {remote}", True)
-        with response, open(target, "wb") as out:
+    def _fetch(self, remote: str, out: BinaryIO, limit: int, action: str) -> int:
+        """Stream the proxied file `remote` into `out`; its size in bytes.
+
+        Raises RegistryError when it is larger than `limit` bytes (a server that never stops),
+        or as the other calls.
+        """
+        size = 0
+        with self._get(f"{ARTIFACTS_API}/{quote(remote)}", None, action, stream=True) as response:
             for chunk in response.iter_content(chunk_size=_CHUNK):
-                budget[0] -= len(chunk)
-                if budget[0] < 0:
+                size += len(chunk)
+                if size > limit:
                     raise RegistryError(
-                        f"{remote} from {self.where} is larger than {MAX_DOWNLOAD_BYTES:,} bytes: "
-                        "refused (is the source the model folder?)"
+                        f"{remote} from {self.where} is larger than the {limit:,} bytes allowed: "
+                        "refused"
                     )
                 out.write(chunk)
+        return size
 
 
 class _NotFound(RegistryError):
