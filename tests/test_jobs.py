@@ -96,6 +96,7 @@ def test_cancel_mid_fit_stops_the_process_and_the_next_training_succeeds(
     time.sleep(1.0)  # well inside the fit
     pid = job.pid
     assert pid is not None and not process_gone(pid)
+    assert registered_versions(settings) == 0  # the dashboard has read the store already
 
     started = time.monotonic()
     job.cancel()
@@ -116,6 +117,77 @@ def test_cancel_mid_fit_stops_the_process_and_the_next_training_succeeds(
     assert after.view().state == "done", after.view().error
     assert registered_versions(settings) == 1
     assert sorted(run_statuses(settings)) == ["FINISHED", "KILLED"]
+
+
+LINGERING_CHILD = """
+import signal, sys, time
+from multiprocessing.connection import Connection
+from core.jobs.messages import send_event
+
+events = Connection(int(sys.argv[1]), readable=False)
+
+def on_terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(3.0)  # a slow cleanup, then it reports and never leaves
+    send_event(events, ("cancelled", "fit"))
+
+signal.signal(signal.SIGTERM, on_terminate)
+send_event(events, ("progress", "fit", 0.5, "fitting"))
+while True:
+    time.sleep(0.05)
+"""
+
+
+class _CancelledRelay:
+    """The least run_process needs: asks to cancel once the child reports its fit."""
+
+    job_id, config, settings = 0, None, None
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.events: list[tuple] = []
+        self.asked_at: float | None = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return bool(self.events)
+
+    def on_event(self, event: tuple) -> None:
+        self.events.append(event)
+        if self.asked_at is None:
+            self.asked_at = time.monotonic()  # the parent sends SIGTERM right after
+
+
+def test_a_cancelled_child_that_reports_but_lingers_is_killed_within_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The grace counts from SIGTERM, not from the child's last word: gone within 5 s.
+
+    A real child that answers SIGTERM 3 s late and then never exits; the parent used to wait
+    another 4.5 s after its report before the SIGKILL (7.5 s in all).
+    """
+    import core.jobs.process as job_process
+
+    def start_lingering_child(job: object) -> tuple[subprocess.Popen, Connection]:
+        events_read, events_write = os.pipe()
+        process = subprocess.Popen(
+            [sys.executable, "-c", LINGERING_CHILD, str(events_write)],
+            pass_fds=(events_write,),
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+        os.close(events_write)
+        return process, Connection(events_read, writable=False)
+
+    monkeypatch.setattr(job_process, "_start_child", start_lingering_child)
+    relay = _CancelledRelay()
+    outcome = job_process.run_process(relay)
+    gone_at = time.monotonic()
+    assert relay.events[0][:2] == ("progress", "fit"), relay.events
+    assert outcome == ("cancelled", "fit")
+    assert process_gone(relay.pid)
+    elapsed = gone_at - relay.asked_at
+    assert CANCEL_GRACE_SECONDS <= elapsed <= CANCEL_BUDGET_SECONDS, elapsed
 
 
 def test_a_run_left_open_by_a_killed_process_is_marked_killed(

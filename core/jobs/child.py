@@ -33,4 +33,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    from core.config import end_cli
+
+    # Skipping the last full collection matters most on a Cancel: the parent counts the time
+    # until this process is gone (core.jobs.process), and that collection took seconds under load.
+    end_cli(main(sys.argv[1:]))

@@ -149,7 +149,11 @@ def run_process(job: Relay) -> tuple:
         if signalled_at is not None and time.monotonic() - signalled_at > _grace(step):
             _signal(process.pid, signal.SIGKILL, group=True)
             final = ("cancelled", "killed")
-    if _wait(process, CANCEL_GRACE_SECONDS + 1) is None:
+    # A cancelled child has until its grace ends to be gone, whatever it reported meanwhile.
+    exit_budget = CANCEL_GRACE_SECONDS + 1
+    if signalled_at is not None:
+        exit_budget = max(0.0, signalled_at + _grace(step) - time.monotonic())
+    if _wait(process, exit_budget) is None:
         _signal(process.pid, signal.SIGKILL, group=True)
         _wait(process, 2)
     receiver.close()
