@@ -76,12 +76,12 @@ def _report_measured_on(report: dict[str, Any]) -> dict[str, Any] | None:
 
 def _read_report(settings: Settings, model_name: str, version: str) -> dict[str, Any] | None:
     """Training's stored report of `version` (None when its run has none). Registry errors."""
-    from core.registry import Registry, resolve_version, rest
+    from core.registry import Registry, direct_reader, resolve_version
 
     info = resolve_version(model_name, version=version, settings=settings)
     if not info.run_id:
         return None
-    reader = rest.reader_for(settings)  # a tracking server: over REST, no mlflow import
+    reader = direct_reader(settings)  # a server over REST or the embedded file: no mlflow import
     root = reader.run_artifacts(info.run_id) if reader is not None else None
     if root is not None:
         text = reader.read_text(root, TRAINING_REPORT)

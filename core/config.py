@@ -260,9 +260,10 @@ def mask_uri(uri: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
-# MLflow's client-side credential and TLS variables (mlflow.environment_variables): with any of
-# them set, a tracking server is read through MLflow's client, which knows them all
-# (core.registry.rest otherwise).
+# MLflow's client-side credential, TLS and workspace variables (mlflow.environment_variables):
+# with any of them set, serving reads the registry through MLflow's client, which knows them all
+# (otherwise a tracking server over REST, core.registry.rest, and the embedded store with
+# sqlite3, core.registry.embedded).
 MLFLOW_CLIENT_VARIABLES = (
     "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRACKING_PASSWORD",
@@ -272,6 +273,8 @@ MLFLOW_CLIENT_VARIABLES = (
     "MLFLOW_TRACKING_CLIENT_CERT_PATH",
     "MLFLOW_TRACKING_SERVER_CERT_PATH",
     "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_ENABLE_WORKSPACES",  # registry reads then filter by a workspace MLflow picks
+    "MLFLOW_WORKSPACE",
 )
 MLFLOW_HTTP_TIMEOUT_SECONDS = 120.0  # MLflow's default for MLFLOW_HTTP_REQUEST_TIMEOUT
 

@@ -41,6 +41,8 @@ from tests.stores import StoreTemplate, embedded_settings, table_rows
 from tests.tiny_models import TINY_TRAINING_ARGS, write_tiny_model
 
 FAULTS = ("corrupt", "locked", "read_only", "disk_full")
+# Faults that leave the file readable: serving still reads the registry's version from it.
+READABLE_FAULTS = ("read_only", "disk_full")
 # The words of each fault's one message (core.registry.errors.StoreError).
 FAULT_WORDS = {
     "corrupt": ("is corrupt", "restore a backup", "doctor"),
@@ -240,8 +242,11 @@ def check_clis(fault: FaultyStore) -> None:
         assert_one_error_line(done[name], *words)
     answer = json.loads(done["predict"].stdout)
     assert done["predict"].returncode == 0 and "Traceback" not in done["predict"].stderr
-    if fault.kind == "disk_full":  # a full disk is still readable: the registry serves
+    if fault.kind == "disk_full":  # a full disk is still readable: listing works
         assert done["list"].returncode == 0 and "Production" in done["list"].stdout
+    if fault.kind in READABLE_FAULTS:
+        # Still readable: serving reads the file with sqlite3 (core.registry.embedded) and the
+        # registry serves; MLflow's store, which writes as it opens, is what the CLIs report.
         assert (answer["source"], answer["model_version"]) == ("registry", "2")
     else:
         assert (answer["source"], answer["fallback_kind"]) == ("local", "unavailable")
@@ -270,18 +275,21 @@ def check_pages(fault: FaultyStore, monkeypatch: pytest.MonkeyPatch) -> None:
         assert not app.exception, (page, [e.value for e in app.exception])
         shown = all_text(app)
         assert "Unexpected error" not in shown, (page, shown[:2000])
-        if fault.kind == "disk_full":
+        if fault.kind in READABLE_FAULTS:
             assert "Serving** v2 from the registry" in shown, page  # reading still works
-        else:
+        if fault.kind not in READABLE_FAULTS:
             assert message in shown, (page, shown[:2000])
             assert any(message in text for text in texts(app.warning)), page  # the sidebar
-    if fault.kind == "disk_full":  # the writes fail, each with the message where it was asked
+        elif fault.kind == "read_only" and page in ("home", "models"):
+            assert message in shown, (page, shown[:2000])  # MLflow's store opens to write
+    if fault.kind in READABLE_FAULTS:  # the writes fail, each with the message where asked
         app.switch_page("../pages/train.py").run()
         app.number_input(key="train_n_battles").set_value(2000)
         app.number_input(key="train_oracle_sample").set_value(0)
         app.button(key="train_submit").click().run()
         wait_for_training(app, 180)
         assert any(message in text for text in texts(app.error)), texts(app.error)
+    if fault.kind == "disk_full":  # listing works, so the Models page offers the promotion
         app.switch_page("../pages/models.py").run()
         app.selectbox(key="models_selected_version").set_value(1).run()
         app.button(key="models_promote").click().run()

@@ -22,7 +22,7 @@ from core.config import Settings
 from core.errors import PredictionDexError
 from core.predict.guards import DeadlineRunner
 from core.predict.scoring import RowScorer
-from core.registry import NoModelError, VersionInfo, probe_server, rest
+from core.registry import NoModelError, VersionInfo, probe_server
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +170,13 @@ class RegistrySource:
                     settings.model_stage, f"(the embedded store {path} does not exist yet)"
                 )
 
-    def _resolve(self) -> VersionInfo:
-        """The concrete version behind the configured alias (runs in the deadline thread)."""
+    def _resolve(self, direct: bool) -> VersionInfo:
+        """The concrete version behind the configured alias (runs in the deadline thread).
+
+        `direct`: read without MLflow's client (the store is complete: nothing to wait for).
+        """
         settings = self.settings
-        if settings.is_embedded:
+        if settings.is_embedded and not direct:
             registry.ensure_store(settings)  # once per process: waits for a creator's lock
         return registry.resolve_version(
             settings.model_name, stage=settings.model_stage, settings=settings
@@ -190,12 +193,14 @@ class RegistrySource:
         self._check_reachable()
         # Imports (seconds of CPU the first time, more on a busy machine) stay outside the
         # deadline: it is for a store that hangs, and a fresh process must not fall back for them.
-        # A tracking server is read over its REST API (core.registry.rest): no mlflow import.
-        if not rest.applies(self.settings):
+        # A tracking server (over REST) or an embedded store at MLflow's schema revision (with
+        # sqlite3) is read without importing mlflow: core.registry.download.direct_reader.
+        direct = registry.direct_reader(self.settings) is not None
+        if not direct:
             registry.import_client()
         started = time.monotonic()
         deadline = self._deadline()
-        info = self.runner.run(self._resolve, deadline, "resolve the model alias")
+        info = self.runner.run(lambda: self._resolve(direct), deadline, "resolve the model alias")
         resolved_in = time.monotonic() - started
         key = (info.model_name, int(info.version))
         if current is not None and current.source == "registry":

@@ -31,6 +31,7 @@ from core.registry.checks import (
 )
 from core.registry.cli import main
 from core.registry.download import (
+    direct_reader,
     download_model_version,
     load_model_from_registry,
     load_model_version,
@@ -94,6 +95,7 @@ __all__ = [
     "StudyRun",
     "StoreError",
     "VersionInfo",
+    "direct_reader",
     "download_model_version",
     "ensure_store",
     "import_client",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from core import artifacts
 from core.artifacts import ModelBundle, UntrustedModelError
-from core.config import Settings
-from core.registry import rest
+from core.config import Settings, mask_uri
+from core.registry import embedded, rest
 from core.registry.checks import (
     MANIFEST_TAG,
     as_version,
@@ -22,7 +22,7 @@ from core.registry.checks import (
     validate_model_name,
 )
 from core.registry.errors import NoModelError, NotRegisteredError
-from core.registry.store import client, translate
+from core.registry.store import check_schema, client, translate
 from core.registry.versions import (
     VersionInfo,
     aliases_by_version,
@@ -72,17 +72,28 @@ def resolve_version(
     return _version_info(model_version, aliases, number in former_production(registered))
 
 
+def direct_reader(settings: Settings) -> rest.ServerReader | embedded.EmbeddedReader | None:
+    """A reader that needs no mlflow import, or None when MLflow's client must read.
+
+    A tracking server over its REST API (core.registry.rest), or an embedded SQLite store at
+    MLflow's schema revision (core.registry.embedded); both read registry state and files only.
+    """
+    return rest.reader_for(settings) or embedded.reader_for(settings)
+
+
 @contextlib.contextmanager
 def _reads(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
-    """(registered model of name, version of name and number): over REST from a tracking server
-    (core.registry.rest: no mlflow import), else through MLflow's client with its errors
-    translated."""
-    reader = rest.reader_for(settings)
+    """(registered model of name, version of name and number): directly (`direct_reader`: no
+    mlflow import), else through MLflow's client with its errors translated."""
+    reader = direct_reader(settings)
     if reader is not None:
         yield reader.get_registered, reader.get_version
         return
-    mlflow_client = client(settings)
     with translate("resolve the model version", settings):
+        if settings.is_embedded and settings.sqlite_path and settings.sqlite_path.is_file():
+            # Another MLflow's schema: say so (MLflow's store raises a bare exception on it).
+            check_schema(settings.sqlite_path, mask_uri(settings.tracking_uri))
+        mlflow_client = client(settings)
         yield (
             functools.partial(get_registered, mlflow_client),
             functools.partial(get_version, mlflow_client),
@@ -116,10 +127,10 @@ def download_model_version(
             f"{info.model_name} v{info.version} has no {MANIFEST_TAG} tag, so its artifacts "
             "cannot be checked"
         )
-    reader = rest.reader_for(settings)
+    reader = direct_reader(settings)
     remote = reader.proxied_path(info.source) if reader is not None else None
     if remote is not None:
-        local = reader.download(remote, Path(destination))  # the server's artifacts, over REST
+        local = reader.download(remote, Path(destination))  # over REST, or a local copy
     else:
         with translate(f"download {info.model_name} v{info.version}", settings):
             local = download_source(info.source, Path(destination), settings)

@@ -107,6 +107,32 @@ def test_a_replica_following_a_server_imports_no_sql_store(
     assert "sqlalchemy" not in report["imported"] and "alembic" not in report["imported"]
 
 
+@pytest.mark.parametrize("credentials", [False, True], ids=["sqlite3", "mlflow_client"])
+def test_a_process_on_the_embedded_store_imports_no_mlflow_for_its_registry_answer(
+    credentials, settings_factory, tmp_path
+):
+    """`make api`'s single-user store: the Production version is read from the SQLite file
+    with sqlite3 (core.registry.embedded), so neither mlflow nor its SQL store is imported by
+    the first registry answer, unless an MLflow client variable hands the reads back to
+    MLflow's client (which then answers the same version)."""
+    settings = settings_factory(with_store=True)
+    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
+    version = register_tiny_model(settings, tmp_path, seed=6)
+    MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
+    extra = {"MLFLOW_TRACKING_TOKEN": "unused-by-a-file-store"} if credentials else {}
+
+    done = run_python(
+        ["-m", "tests.api.first_answer", "--source", "registry"],
+        settings=settings, env=extra, timeout=180,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (report["source"], report["model_version"]) == ("registry", str(version))
+    assert ("mlflow" in report["imported"]) is credentials
+    assert ("sqlalchemy" in report["imported"]) is credentials
+
+
 def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
     settings = settings_factory(with_store=True)
     install_local_model(settings, tmp_path, version=LOCAL_VERSION)
