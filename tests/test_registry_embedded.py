@@ -9,8 +9,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from core import registry
@@ -26,20 +24,10 @@ from core.registry import (
 )
 from tests.api.harness import MODEL_NAME, register_tiny_model
 from tests.cli import run_python
+from tests.registry_reads import assert_same_reads, serving_reads
 
 # Any MLflow client variable hands the reads back to MLflow's client; a file store ignores it.
 CLIENT_SWITCH = ("MLFLOW_TRACKING_TOKEN", "unused-by-a-file-store")
-
-
-def _reads(settings: Settings, versions: list[int]) -> dict:
-    """Every version by number, the Production and Staging holders, and Production's files."""
-    infos = {
-        v: registry.resolve_version(MODEL_NAME, version=v, settings=settings) for v in versions
-    }
-    infos["Production"] = registry.resolve_version(MODEL_NAME, settings=settings)
-    infos["Staging"] = registry.resolve_version(MODEL_NAME, stage="Staging", settings=settings)
-    bundle = registry.load_model_version(infos["Production"], settings)
-    return {"infos": infos, "bundle": bundle}
 
 
 def test_the_schema_revision_is_the_installed_mlflows():
@@ -68,7 +56,7 @@ def test_embedded_reads_equal_mlflows_client(settings_factory, tmp_path, monkeyp
 
     reader = embedded.reader_for(settings)
     assert reader is not None and registry.direct_reader(settings) is not None
-    direct = _reads(settings, versions[:3])
+    direct = serving_reads(settings, versions[:3])
     root = reader.run_artifacts(run_id)
     assert root is not None and root.endswith(f"{run_id}/artifacts")
     assert reader.read_text(root, "evaluation/evaluation.json") == report.read_text()
@@ -78,19 +66,11 @@ def test_embedded_reads_equal_mlflows_client(settings_factory, tmp_path, monkeyp
 
     monkeypatch.setenv(*CLIENT_SWITCH)
     assert embedded.reader_for(settings) is None
-    over_client = _reads(settings, versions[:3])
+    over_client = serving_reads(settings, versions[:3])
     with pytest.raises(RegistryError, match="core.registry list"):
         registry.resolve_version(MODEL_NAME, version=versions[3], settings=settings)
 
-    assert direct["infos"] == over_client["infos"]
-    stages = {key: info.stage for key, info in direct["infos"].items()}
-    assert stages == {1: "Archived", 2: "Production", 3: "Staging",
-                      "Production": "Production", "Staging": "Staging"}  # fmt: skip
-    direct_bundle, client_bundle = direct["bundle"], over_client["bundle"]
-    assert direct_bundle.manifest_sha256 == client_bundle.manifest_sha256
-    columns = direct_bundle.feature_columns
-    rows = pd.DataFrame(np.random.default_rng(0).random((5, len(columns))), columns=columns)
-    assert np.array_equal(direct_bundle.predict_proba(rows), client_bundle.predict_proba(rows))
+    assert_same_reads(direct, over_client, production=versions[1])
 
 
 def test_embedded_errors_match_the_clients(settings_factory, tmp_path):

@@ -4,8 +4,6 @@ the cases where MLflow's client still reads."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from core import registry
@@ -19,6 +17,7 @@ from core.registry import (
     rest,
 )
 from tests.api.harness import MODEL_NAME, register_tiny_model
+from tests.registry_reads import assert_same_reads, serving_reads
 
 # Any MLflow credential variable hands the reads back to MLflow's client; a server without
 # authentication ignores the bearer token this sets.
@@ -29,17 +28,6 @@ def _server_settings(url: str, tmp_path) -> Settings:
     return Settings(
         tracking_uri=url, artifacts_dir=tmp_path / "unused", models_dir=tmp_path / "models"
     )
-
-
-def _reads(settings: Settings, versions: list[int]) -> dict:
-    """Every version by number, the Production and Staging holders, and Production's files."""
-    infos = {
-        v: registry.resolve_version(MODEL_NAME, version=v, settings=settings) for v in versions
-    }
-    infos["Production"] = registry.resolve_version(MODEL_NAME, settings=settings)
-    infos["Staging"] = registry.resolve_version(MODEL_NAME, stage="Staging", settings=settings)
-    bundle = registry.load_model_version(infos["Production"], settings)
-    return {"infos": infos, "bundle": bundle}
 
 
 @pytest.mark.server
@@ -58,7 +46,7 @@ def test_rest_reads_equal_mlflows_client(mlflow_server, tmp_path, monkeypatch):
     Registry(settings).log_to_run(run_id, {}, [report], path="evaluation")
 
     assert rest.applies(settings)
-    over_rest = _reads(settings, versions)
+    over_rest = serving_reads(settings, versions)
     reader = rest.reader_for(settings)
     root = reader.run_artifacts(run_id)
     assert root is not None and root.endswith(f"{run_id}/artifacts")
@@ -66,21 +54,12 @@ def test_rest_reads_equal_mlflows_client(mlflow_server, tmp_path, monkeypatch):
     assert reader.read_text(root, "evaluation/absent.json") is None
     monkeypatch.setenv(*CLIENT_SWITCH)
     assert not rest.applies(settings)
-    over_client = _reads(settings, versions)
+    over_client = serving_reads(settings, versions)
     assert (
         Registry(settings).read_run_text(run_id, "evaluation/evaluation.json") == report.read_text()
     )
 
-    assert over_rest["infos"] == over_client["infos"]
-    stages = {key: info.stage for key, info in over_rest["infos"].items()}
-    assert stages == {1: "Archived", 2: "Production", 3: "Staging",
-                      "Production": "Production", "Staging": "Staging"}  # fmt: skip
-    assert over_rest["infos"]["Production"].version == versions[1]
-    rest_bundle, client_bundle = over_rest["bundle"], over_client["bundle"]
-    assert rest_bundle.manifest_sha256 == client_bundle.manifest_sha256
-    columns = rest_bundle.feature_columns
-    rows = pd.DataFrame(np.random.default_rng(0).random((5, len(columns))), columns=columns)
-    assert np.array_equal(rest_bundle.predict_proba(rows), client_bundle.predict_proba(rows))
+    assert_same_reads(over_rest, over_client, production=versions[1])
 
 
 @pytest.mark.server

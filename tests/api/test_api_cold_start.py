@@ -81,19 +81,25 @@ def test_a_replica_following_a_server_loads_from_it_on_its_first_try(
         assert (model["source"], model["model_version"]) == ("registry", str(version))
 
 
-@pytest.mark.parametrize("credentials", [False, True], ids=["rest", "mlflow_client"])
-def test_a_replica_following_a_server_imports_no_sql_store(
-    credentials, mlflow_server, settings_factory, tmp_path, monkeypatch
+@pytest.mark.parametrize("credentials", [False, True], ids=["direct", "mlflow_client"])
+@pytest.mark.parametrize("store", ["server", "embedded"])
+def test_the_first_registry_answer_imports_neither_mlflow_nor_its_sql_store(
+    store, credentials, settings_factory, tmp_path, request
 ):
-    """Team mode: the store's SQLAlchemy part (and alembic) runs in the server, not in each
-    replica: neither is imported when the registry's version first answers. Nor is mlflow: the
-    replica reads the server over its REST API (core.registry.rest), unless an MLflow credential
-    variable hands the reads to MLflow's client (which then answers as before)."""
-    settings = settings_factory(tracking_uri=mlflow_server.url)
+    """Serving reads the Production version without MLflow's client: a team's `mlflow server`
+    over its REST API (core.registry.rest), `make api`'s embedded store with sqlite3
+    (core.registry.embedded). So neither mlflow nor SQLAlchemy/alembic is imported when the
+    registry's version first answers, unless an MLflow client variable hands the reads back to
+    MLflow's client, which then answers the same version (and a server's SQL store still runs
+    in the server, never in a replica)."""
+    if store == "server":
+        settings = settings_factory(tracking_uri=request.getfixturevalue("mlflow_server").url)
+    else:
+        settings = settings_factory(with_store=True)
     install_local_model(settings, tmp_path, version=LOCAL_VERSION)
     version = register_tiny_model(settings, tmp_path, seed=5)
     MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
-    extra = {"MLFLOW_TRACKING_TOKEN": "not-checked-by-this-server"} if credentials else {}
+    extra = {"MLFLOW_TRACKING_TOKEN": "not-checked-by-this-store"} if credentials else {}
 
     done = run_python(
         ["-m", "tests.api.first_answer", "--source", "registry"],
@@ -104,33 +110,9 @@ def test_a_replica_following_a_server_imports_no_sql_store(
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert (report["source"], report["model_version"]) == ("registry", str(version))
     assert ("mlflow" in report["imported"]) is credentials
-    assert "sqlalchemy" not in report["imported"] and "alembic" not in report["imported"]
-
-
-@pytest.mark.parametrize("credentials", [False, True], ids=["sqlite3", "mlflow_client"])
-def test_a_process_on_the_embedded_store_imports_no_mlflow_for_its_registry_answer(
-    credentials, settings_factory, tmp_path
-):
-    """`make api`'s single-user store: the Production version is read from the SQLite file
-    with sqlite3 (core.registry.embedded), so neither mlflow nor its SQL store is imported by
-    the first registry answer, unless an MLflow client variable hands the reads back to
-    MLflow's client (which then answers the same version)."""
-    settings = settings_factory(with_store=True)
-    install_local_model(settings, tmp_path, version=LOCAL_VERSION)
-    version = register_tiny_model(settings, tmp_path, seed=6)
-    MLflowTracker(settings=settings).promote_to_production(MODEL_NAME, version)
-    extra = {"MLFLOW_TRACKING_TOKEN": "unused-by-a-file-store"} if credentials else {}
-
-    done = run_python(
-        ["-m", "tests.api.first_answer", "--source", "registry"],
-        settings=settings, env=extra, timeout=180,
-    )  # fmt: skip
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (report["source"], report["model_version"]) == ("registry", str(version))
-    assert ("mlflow" in report["imported"]) is credentials
-    assert ("sqlalchemy" in report["imported"]) is credentials
+    sql_store = credentials and store == "embedded"
+    assert ("sqlalchemy" in report["imported"]) is sql_store
+    assert ("alembic" in report["imported"]) is sql_store
 
 
 def test_lean_process_serves_a_registry_forest_after_a_local_xgboost(settings_factory, tmp_path):
