@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlparse
 from core.config import Settings, mask_uri, mlflow_client_variables
 from core.registry.errors import NotRegisteredError, RegistryError
 from core.registry.rest import MAX_DOWNLOAD_BYTES, MAX_TEXT_BYTES, ModelVersion, RegisteredModel
-from core.registry.store import SQLITE_PROBE_SECONDS, _raise_translated
+from core.registry.store import SQLITE_PROBE_SECONDS, raise_translated
 
 # The head of MLflow's migrations in the pinned release (mlflow==3.17.2); see the module docstring.
 MLFLOW_SCHEMA_REVISION = "dc11669786a5"
@@ -67,8 +67,7 @@ class EmbeddedReader:
             finally:
                 connection.close()
         except sqlite3.Error as error:
-            _raise_translated(error, action, self.where)
-            raise  # unreachable: _raise_translated always raises
+            raise_translated(error, action, self.where)
 
     def schema_revision(self) -> str | None:
         """MLflow's schema revision of the file; None when missing, unreadable or unfinished."""
@@ -181,5 +180,5 @@ class EmbeddedReader:
         try:
             shutil.copytree(folder, local, dirs_exist_ok=True)
         except OSError as error:
-            _raise_translated(error, f"copy {folder}", self.where)
+            raise_translated(error, f"copy {folder}", self.where)
         return local

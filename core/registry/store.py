@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core.artifacts import UntrustedModelError
 from core.config import ConfigError, Settings, mask_uri
@@ -160,16 +160,18 @@ def translate(action: str, settings: Settings) -> Iterator[None]:
     except (RegistryError, UntrustedModelError, ConfigError):
         raise
     except (MlflowException, OSError, ConnectionError, sqlite3.Error) as error:
-        _raise_translated(error, action, where)
+        raise_translated(error, action, where)
     except Exception as error:
         if fault_kind(error) is None and not type(error).__module__.startswith(
             ("sqlalchemy", "psycopg2")
         ):
             raise
-        _raise_translated(error, action, where)
+        raise_translated(error, action, where)
 
 
-def _raise_translated(error: BaseException, action: str, where: str) -> None:
+def raise_translated(error: BaseException, action: str, where: str) -> NoReturn:
+    """Raise `error` again as StoreError (a store fault, by kind) or RegistryError (anything
+    else), naming `action` and the store `where` (password masked); always raises."""
     kind = fault_kind(error)
     logger.debug("could not %s at %s (%s)", action, where, kind, exc_info=error)
     if kind is not None:
